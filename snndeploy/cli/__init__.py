@@ -16,8 +16,7 @@ from snndeploy._version import __version__
 from snndeploy.errors import SnnDeployError
 
 # Each module defines one click command (or group) named `command` and is added in this order.
-COMMAND_MODULES = (
-    "snndeploy.cli.train",
+COMMAND_MODULES: tuple[str, ...] = (
 )
 
 
