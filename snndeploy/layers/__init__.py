@@ -1,0 +1,28 @@
+"""Neuron and pooling layers (sinabs-compatible names, selectable training backends)."""
+
+from snndeploy.layers.activation import (
+    Heaviside,
+    MaxSpike,
+    MembraneReset,
+    MembraneSubtract,
+    MultiSpike,
+    PeriodicExponential,
+    SingleExponential,
+    SingleSpike,
+)
+from snndeploy.layers.functional import BACKENDS
+from snndeploy.layers.neurons import (
+    IAF,
+    LIF,
+    NEURON_LAYERS,
+    ExpLeak,
+    ExpLeakSqueeze,
+    IAFSqueeze,
+    LIFSqueeze,
+)
+
+__all__ = [
+    "BACKENDS", "ExpLeak", "ExpLeakSqueeze", "Heaviside", "IAF", "IAFSqueeze", "LIF",
+    "LIFSqueeze", "MaxSpike", "MembraneReset", "MembraneSubtract", "MultiSpike",
+    "NEURON_LAYERS", "PeriodicExponential", "SingleExponential", "SingleSpike",
+]
