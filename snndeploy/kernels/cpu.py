@@ -34,6 +34,13 @@ def _after_reset(p, s, reset_amount, subtracts, zero):
     return reset_amount if s > zero else p
 
 
+@numba.njit(cache=True, inline="always")
+def _floor(v, min_v, zero):
+    # max(v − m, 0) + m rather than max(v, m): the rounding sinabs applies, so states match bit
+    # for bit.
+    return max(v - min_v, zero) + min_v
+
+
 @numba.njit(cache=True, parallel=True)
 def spike_scan_forward(x, alpha, v0, threshold, reset_amount, min_v, consts, max_spikes,
                        subtracts, has_min, record, p_out, s_out, v_out, v_final):
@@ -53,8 +60,8 @@ def spike_scan_forward(x, alpha, v0, threshold, reset_amount, min_v, consts, max
                 p = alpha[n] * state[n] + x[b, t, n]
                 s = _spikes(p, threshold[n], max_spikes, cap, one, zero)
                 v = _after_reset(p, s, reset_amount[n], subtracts, zero)
-                if has_min and v < min_v[n]:
-                    v = min_v[n]
+                if has_min:
+                    v = _floor(v, min_v[n], zero)
                 p_out[b, t, n] = p
                 # A leaky integrator (max_spikes == 0) is called with s_out = p_out: its output is p.
                 if max_spikes != 0:
@@ -94,7 +101,7 @@ def spike_scan_backward(surrogate, params, p, s, grad_s, grad_v, grad_v_final, a
                     g += grad_v[b, t, n]
                 q = _after_reset(pt, st, reset_amount[n], subtracts, zero)
                 through = g
-                if has_min and not q > min_v[n]:
+                if has_min and not q - min_v[n] > zero:
                     through = zero
                 if max_spikes == 0:
                     # A leaky integrator's output is p itself.
@@ -111,8 +118,8 @@ def spike_scan_backward(surrogate, params, p, s, grad_s, grad_v, grad_v_final, a
                 if t > 0:
                     s_prev = zero if max_spikes == 0 else s[b, t - 1, n]
                     v_prev = _after_reset(p[b, t - 1, n], s_prev, reset_amount[n], subtracts, zero)
-                    if has_min and v_prev < min_v[n]:
-                        v_prev = min_v[n]
+                    if has_min:
+                        v_prev = _floor(v_prev, min_v[n], zero)
                 else:
                     v_prev = v0[b, n]
                 acc_alpha[n] += pt_grad * v_prev

@@ -85,7 +85,7 @@ def spike_scan_forward_kernel(x_ptr, alpha_ptr, v0_ptr, threshold_ptr, reset_ptr
             tl.store(s_ptr + offset, s, mask=mask)
             v = _after_reset(p, s, reset_amount, SUBTRACTS)
         if HAS_MIN:
-            v = tl.where(v < min_v, min_v, v)
+            v = tl.maximum(v - min_v, 0.0) + min_v
         state = v
         if RECORD:
             tl.store(v_ptr + offset, v, mask=mask)
@@ -125,7 +125,7 @@ def spike_scan_backward_kernel(p_ptr, s_ptr, grad_s_ptr, grad_v_ptr, grad_v_fina
             q = _after_reset(p, s, reset_amount, SUBTRACTS)
         through = g
         if HAS_MIN:
-            through = tl.where(q > min_v, through, 0.0)
+            through = tl.where(q - min_v > 0, through, 0.0)
         if MAX_SPIKES == 0:
             pt_grad = grad_out + through
         else:
@@ -145,7 +145,7 @@ def spike_scan_backward_kernel(p_ptr, s_ptr, grad_s_ptr, grad_v_ptr, grad_v_fina
                 s_prev = tl.load(s_ptr + offset - neurons, mask=mask, other=0.0)
                 v_prev = _after_reset(p_prev, s_prev, reset_amount, SUBTRACTS)
             if HAS_MIN:
-                v_prev = tl.where(v_prev < min_v, min_v, v_prev)
+                v_prev = tl.maximum(v_prev - min_v, 0.0) + min_v
         else:
             v_prev = tl.load(v0_ptr + b * neurons + n, mask=mask, other=0.0)
         acc_alpha += pt_grad * v_prev

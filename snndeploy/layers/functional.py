@@ -7,13 +7,15 @@ for LIF with `norm_input`, already multiplied by (1 − α)):
     s_t = spike_fn(p_t, θ)                       (see `activation`: single / multi / max-k)
     q_t = p_t − a · s_t                          (reset by subtraction, a = θ or the set amount)
         = r       where s_t > 0, else p_t        (reset to value r)
-    v_t = max(q_t, min_v_mem)                    (only when min_v_mem is set)
+    v_t = max(q_t − m, 0) + m,  m = min_v_mem   (only when set; = max(q_t, m) up to the
+                                                 rounding sinabs also applies)
 
 The floor is applied after the reset, exactly as sinabs does (EXODUS' kernel clamps before the
 spike; the two differ only when a reset undershoots min_v_mem). A leaky integrator (ExpLeak)
 never spikes and outputs p_t. The state carried to the next call is v_{T−1}.
 
-Backends compute the same forward and these gradients (c_t = 1[q_t > min_v_mem]):
+Backends compute the same forward and these gradients (the floor passes gradient where
+q_t − m > 0):
 
 * "bptt": torch autograd through a Python loop over time (the reference).
 * "exodus": a fused forward scan and an O(T) reverse scan (`snndeploy.kernels`), no
@@ -65,7 +67,7 @@ def bptt_scan(x, v0, prm: ScanParams, spec: ScanSpec):
                 q = p - out * prm.reset_amount
             else:
                 q = torch.where(out.detach() > 0, prm.reset_amount, p)
-        state = torch.where(q > prm.min_v, q, prm.min_v) if spec.has_min else q
+        state = torch.relu(q - prm.min_v) + prm.min_v if spec.has_min else q
         outputs.append(out)
         if spec.record:
             trace.append(state)
