@@ -38,7 +38,7 @@ def _check_integer_field(events: np.ndarray, field: str, source: str) -> None:
             return
         raise SnnDeployError(
             f"{source}: field '{field}' holds non-integer values (first: "
-            f"{values[~(np.isfinite(values) & (values == np.round(values)))][0]!r}); "
+            f"{float(values[~(np.isfinite(values) & (values == np.round(values)))][0])}); "
             "timestamps are integer microseconds and addresses integer indices"
         )
     raise SnnDeployError(
