@@ -87,6 +87,12 @@ def test_events_from_tonic_dtypes():
     assert events_from_fields(shd)["y"].tolist() == [0] and events_from_fields(shd)["x"][0] == 699
     with pytest.raises(SnnDeployError, match="'t'"):
         events_from_fields(np.zeros(1, dtype=[("x", int)]))
+    external = np.zeros(1, dtype=[("t", int), ("x", int), ("p", int)])
+    external["p"] = 1023  # a core's input channel: up to 1023 on the chip
+    assert events_from_fields(external)["p"][0] == 1023
+    external["x"] = 70_000
+    with pytest.raises(SnnDeployError, match="'x'.*int16"):
+        events_from_fields(external)
 
 
 def test_digit_images_shipped_with_labels():

@@ -205,7 +205,8 @@ def _cache_path(split: str, seed: int) -> Path:
     settings = dict(
         version=GENERATOR_VERSION, split=split, seed=seed, sensor=SENSOR_SIZE, digit=DIGIT_SIZE,
         saccades=SACCADE_VERTICES, saccade_us=SACCADE_US, step_us=STEP_US, eps=LOG_EPS,
-        threshold=CONTRAST_THRESHOLD, mismatch=THRESHOLD_MISMATCH,
+        threshold=CONTRAST_THRESHOLD, mismatch=THRESHOLD_MISMATCH, slack=ROUNDING_SLACK,
+        dtype=str(EVENT_DTYPE.descr),
     )
     key = hashlib.sha256(json.dumps(settings, sort_keys=True).encode()).hexdigest()[:16]
     return cache_dir() / f"digits-events-{split}-{key}.npz"

@@ -5,7 +5,8 @@ An event stream is a 1-D structured numpy array of dtype `EVENT_DTYPE`:
     t : int64, microseconds since the start of the recording (non-decreasing)
     x : int16, column, 0 .. width-1
     y : int16, row, 0 .. height-1
-    p : int8,  polarity / channel, 0 .. channels-1 (DVS: 0 = OFF, 1 = ON)
+    p : int16, polarity / channel, 0 .. channels-1 (DVS: 0 = OFF, 1 = ON; external input to a
+        core: its input channel, up to 1023)
 
 The field names are tonic's (`tonic.datasets.*.dtype`), so arrays convert both ways with
 `events_from_fields`. A sensor is described like tonic's `sensor_size`: (width, height, channels).
@@ -20,7 +21,7 @@ import torch
 
 from snndeploy.errors import SnnDeployError
 
-EVENT_DTYPE = np.dtype([("t", np.int64), ("x", np.int16), ("y", np.int16), ("p", np.int8)])
+EVENT_DTYPE = np.dtype([("t", np.int64), ("x", np.int16), ("y", np.int16), ("p", np.int16)])
 
 SensorSize = tuple[int, int, int]
 
@@ -40,8 +41,17 @@ def events_from_fields(events: np.ndarray) -> np.ndarray:
         )
     converted = np.zeros(len(events), dtype=EVENT_DTYPE)
     for field in EVENT_DTYPE.names:
-        if field in names:
-            converted[field] = events[field]
+        if field not in names:
+            continue
+        values = events[field]
+        if len(values) and values.dtype != bool:
+            limits = np.iinfo(EVENT_DTYPE[field])
+            if values.min() < limits.min or values.max() > limits.max:
+                raise SnnDeployError(
+                    f"event field {field!r} holds values in [{values.min()}, {values.max()}], "
+                    f"outside {EVENT_DTYPE[field]} [{limits.min}, {limits.max}] of EVENT_DTYPE"
+                )
+        converted[field] = values
     return converted
 
 
