@@ -67,7 +67,8 @@ class CpuScan:
         )
         return p, s, (trace if spec.record else None), v_final
 
-    def backward(self, p, s, grad_s, grad_v, grad_v_final, v0, prm: ScanParams, spec: ScanSpec):
+    def backward(self, p, s, grad_s, grad_v, grad_v_final, v0, prm: ScanParams, spec: ScanSpec,
+                 needs_alpha: bool = True):
         from snndeploy.kernels import cpu
 
         grad_p = torch.empty_like(p)
@@ -82,7 +83,8 @@ class CpuScan:
             (grad_v if has_grad_v else p.new_empty((1, 1, 1))).numpy(), grad_v_final.numpy(),
             prm.alpha.numpy(), v0.numpy(), prm.threshold.numpy(), prm.reset_amount.numpy(),
             prm.min_v.numpy(), consts, spec.max_spikes_code, spec.subtracts, spec.has_min,
-            has_grad_v, spec.keep_reset_term, grad_p.numpy(), grad_v0.numpy(), grad_alpha.numpy(),
+            has_grad_v, spec.keep_reset_term, needs_alpha, grad_p.numpy(), grad_v0.numpy(),
+            grad_alpha.numpy(),
         )
         return grad_p, grad_v0, grad_alpha
 
@@ -113,7 +115,8 @@ class TritonScan:
         )
         return p, s, (trace if spec.record else None), v_final
 
-    def backward(self, p, s, grad_s, grad_v, grad_v_final, v0, prm: ScanParams, spec: ScanSpec):
+    def backward(self, p, s, grad_s, grad_v, grad_v_final, v0, prm: ScanParams, spec: ScanSpec,
+                 needs_alpha: bool = True):
         from snndeploy.kernels import triton_scan
 
         grad_p = torch.empty_like(p)
@@ -127,7 +130,7 @@ class TritonScan:
             prm.threshold, prm.reset_amount, prm.min_v, grad_p, grad_v0, grad_alpha, steps,
             neurons, *params, SURROGATE=surrogate_fn, MAX_SPIKES=spec.max_spikes_code,
             SUBTRACTS=spec.subtracts, HAS_MIN=spec.has_min, HAS_GRAD_V=grad_v is not None,
-            KEEP_RESET_TERM=spec.keep_reset_term, BLOCK=self.block,
+            KEEP_RESET_TERM=spec.keep_reset_term, NEEDS_ALPHA=needs_alpha, BLOCK=self.block,
         )
         return grad_p, grad_v0, grad_alpha
 

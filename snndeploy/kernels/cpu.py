@@ -19,7 +19,8 @@ def _spikes(p, threshold, max_spikes, cap, one, zero):
         return zero
     if max_spikes == 1:
         return one if p - threshold >= zero else zero
-    if p <= zero:
+    if p < threshold:
+        # p < θ implies p/θ rounds below 1: skipping the division changes no result.
         return zero
     count = np.trunc(p / threshold)
     if max_spikes > 1 and count > cap:
@@ -72,10 +73,15 @@ def spike_scan_forward(x, alpha, v0, threshold, reset_amount, min_v, consts, max
         v_final[b] = state
 
 
-@numba.njit(cache=True, parallel=True)
+# The gradient needs no bit-exactness: allow reassociation and fast approximate exp, but keep
+# IEEE NaN / inf semantics.
+_BACKWARD_FASTMATH = {"contract", "afn", "reassoc", "arcp"}
+
+
+@numba.njit(cache=True, parallel=True, fastmath=_BACKWARD_FASTMATH)
 def spike_scan_backward(surrogate, params, p, s, grad_s, grad_v, grad_v_final, alpha, v0,
                         threshold, reset_amount, min_v, consts, max_spikes, subtracts, has_min,
-                        has_grad_v, keep_reset_term, grad_p, grad_v0, grad_alpha):
+                        has_grad_v, keep_reset_term, needs_alpha, grad_p, grad_v0, grad_alpha):
     """Reverse O(T) scan of the exact (BPTT-equal) gradient.
 
     With q_t = reset(p_t, s_t), c_t = 1[q_t > min], σ_t = surrogate(p_t),
@@ -84,7 +90,7 @@ def spike_scan_backward(surrogate, params, p, s, grad_s, grad_v, grad_v_final, a
         G_{T-1} = ∂L/∂v_final + ∂L/∂v_{T-1};  G_t = ∂L/∂v_t + α P_{t+1}
         P_t = σ_t ∂L/∂s_t + c_t r_t G_t          (P_t = ∂L/∂p_t = ∂L/∂x_t)
     A leaky integrator (max_spikes = 0) outputs p: P_t = ∂L/∂out_t + c_t G_t.
-        ∂L/∂v_init = α P_0;  ∂L/∂α = Σ_t P_t v_{t-1}  (v_{-1} = v_init)
+        ∂L/∂v_init = α P_0;  ∂L/∂α = Σ_t P_t v_{t-1}  (v_{-1} = v_init; only if needs_alpha)
     """
     batch, steps, neurons = p.shape
     one = consts[0]
@@ -115,6 +121,9 @@ def spike_scan_backward(surrogate, params, p, s, grad_s, grad_v, grad_v_final, a
                             through = zero
                     pt_grad = sigma * grad_s[b, t, n] + through
                 grad_p[b, t, n] = pt_grad
+                carry[n] = alpha[n] * pt_grad
+                if not needs_alpha:
+                    continue
                 if t > 0:
                     s_prev = zero if max_spikes == 0 else s[b, t - 1, n]
                     v_prev = _after_reset(p[b, t - 1, n], s_prev, reset_amount[n], subtracts, zero)
@@ -123,6 +132,5 @@ def spike_scan_backward(surrogate, params, p, s, grad_s, grad_v, grad_v_final, a
                 else:
                     v_prev = v0[b, n]
                 acc_alpha[n] += pt_grad * v_prev
-                carry[n] = alpha[n] * pt_grad
         grad_v0[b] = carry
         grad_alpha[b] = acc_alpha

@@ -99,7 +99,8 @@ def spike_scan_backward_kernel(p_ptr, s_ptr, grad_s_ptr, grad_v_ptr, grad_v_fina
                                p0, p1, p2, p3, SURROGATE: tl.constexpr,
                                MAX_SPIKES: tl.constexpr, SUBTRACTS: tl.constexpr,
                                HAS_MIN: tl.constexpr, HAS_GRAD_V: tl.constexpr,
-                               KEEP_RESET_TERM: tl.constexpr, BLOCK: tl.constexpr):
+                               KEEP_RESET_TERM: tl.constexpr, NEEDS_ALPHA: tl.constexpr,
+                               BLOCK: tl.constexpr):
     b = tl.program_id(0)
     n = tl.program_id(1) * BLOCK + tl.arange(0, BLOCK)
     mask = n < neurons
@@ -137,18 +138,19 @@ def spike_scan_backward_kernel(p_ptr, s_ptr, grad_s_ptr, grad_v_ptr, grad_v_fina
                     through = tl.where(s > 0, 0.0, through)
             pt_grad = sigma * grad_out + through
         tl.store(grad_p_ptr + offset, pt_grad, mask=mask)
-        if t > 0:
-            p_prev = tl.load(p_ptr + offset - neurons, mask=mask, other=0.0)
-            if MAX_SPIKES == 0:
-                v_prev = p_prev
+        if NEEDS_ALPHA:
+            if t > 0:
+                p_prev = tl.load(p_ptr + offset - neurons, mask=mask, other=0.0)
+                if MAX_SPIKES == 0:
+                    v_prev = p_prev
+                else:
+                    s_prev = tl.load(s_ptr + offset - neurons, mask=mask, other=0.0)
+                    v_prev = _after_reset(p_prev, s_prev, reset_amount, SUBTRACTS)
+                if HAS_MIN:
+                    v_prev = tl.maximum(v_prev - min_v, 0.0) + min_v
             else:
-                s_prev = tl.load(s_ptr + offset - neurons, mask=mask, other=0.0)
-                v_prev = _after_reset(p_prev, s_prev, reset_amount, SUBTRACTS)
-            if HAS_MIN:
-                v_prev = tl.maximum(v_prev - min_v, 0.0) + min_v
-        else:
-            v_prev = tl.load(v0_ptr + b * neurons + n, mask=mask, other=0.0)
-        acc_alpha += pt_grad * v_prev
+                v_prev = tl.load(v0_ptr + b * neurons + n, mask=mask, other=0.0)
+            acc_alpha += pt_grad * v_prev
         carry = alpha * pt_grad
     tl.store(grad_v0_ptr + b * neurons + n, carry, mask=mask)
     tl.store(grad_alpha_ptr + b * neurons + n, acc_alpha, mask=mask)

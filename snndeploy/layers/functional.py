@@ -97,10 +97,11 @@ class _ScanFunction(torch.autograd.Function):
         grad_out = _dense(grad_out, p)
         grad_v_final = _dense(grad_v_final, v0)
         grad_trace = None if grad_trace is None else grad_trace.contiguous()
+        needs_alpha = ctx.needs_input_grad[2]
         grad_p, grad_v0, grad_alpha = ctx.impl.backward(
-            p, s, grad_out, grad_trace, grad_v_final, v0, prm, spec
+            p, s, grad_out, grad_trace, grad_v_final, v0, prm, spec, needs_alpha
         )
-        return grad_p, grad_v0, grad_alpha.sum(0), None, None, None, None
+        return grad_p, grad_v0, grad_alpha.sum(0) if needs_alpha else None, None, None, None, None
 
 
 def _dense(grad: Optional[torch.Tensor], like: torch.Tensor) -> torch.Tensor:
