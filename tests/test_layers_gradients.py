@@ -210,3 +210,17 @@ def test_max_spike_cap_and_single_spike_rule():
     single = sd.IAF(spike_fn=sd.SingleSpike())
     out = single(torch.tensor([[[1.0], [0.999], [2.5]]]).transpose(0, 1).reshape(1, 3, 1))
     assert out.flatten().tolist() == [1.0, 0.0, 1.0]
+
+
+@pytest.mark.parametrize("backend", ["exodus", "bptt"])
+def test_reset_undershooting_the_floor_is_clamped_after_the_reset(backend):
+    """The documented choice (sinabs' order): spike on the unclamped p, then reset, then floor.
+
+    p = 2.5 with θ = 1 and a reset amount of 4: one spike (single-spike), q = −1.5, floored to
+    min_v_mem = −1. EXODUS' order (floor before the spike) would give the same spike but keep −1.5.
+    """
+    layer = sd.IAF(spike_fn=sd.SingleSpike(), reset_fn=sd.MembraneSubtract(subtract_value=4.0),
+                   min_v_mem=-1.0, backend=backend, record_states=True)
+    out = layer(torch.tensor([[[2.5], [0.5]]]))
+    assert out.flatten().tolist() == [1.0, 0.0]
+    assert layer.recordings["v_mem"].flatten().tolist() == [-1.0, -0.5]
