@@ -1,0 +1,47 @@
+"""`snndeploy evaluate`: accuracy and per-layer firing rates of a trained checkpoint."""
+
+from __future__ import annotations
+
+import json
+
+import click
+
+from snndeploy.layers import BACKENDS
+from snndeploy.train.run import run_evaluation
+
+
+@click.command("evaluate")
+@click.argument("checkpoint", metavar="CKPT")
+@click.option("--data", default=None, help="Dataset name (default: the one it was trained on).")
+@click.option("--split", type=click.Choice(["train", "test"]), default="test", show_default=True)
+@click.option("--data-root", type=click.Path(file_okay=False), default=None,
+              help="Folder holding a downloaded dataset (tonic datasets).")
+@click.option("--dt-us", type=click.IntRange(min=1), default=None,
+              help="Time-bin width in microseconds (default: as trained).")
+@click.option("--limit", type=click.IntRange(min=1), default=None,
+              help="Evaluate only the first N samples.")
+@click.option("--batch-size", type=click.IntRange(min=1), default=64, show_default=True)
+@click.option("--device", default="cpu", show_default=True, help="cpu or cuda.")
+@click.option("--backend", type=click.Choice(sorted(BACKENDS)), default=None,
+              help="Run the neuron layers with this backend instead of the trained one.")
+@click.option("--json", "as_json", is_flag=True, help="Print the result as JSON.")
+@click.pass_context
+def command(ctx: click.Context, checkpoint: str, as_json: bool, **options) -> None:
+    """Evaluate CKPT (an epoch-NNNN.safetensors file, or a training folder: its latest epoch).
+
+    \b
+    Example:
+      snndeploy evaluate runs/digits --split test
+    """
+    verbosity = (ctx.obj or {}).get("verbosity", 0)
+    result = run_evaluation(checkpoint, progress=verbosity >= 0 and not as_json, **options)
+    if as_json:
+        click.echo(json.dumps(result))
+        return
+    click.echo(f"{result['checkpoint']} (epoch {result['epoch']}) on {result['data']} "
+               f"{result['split']}: accuracy {result['accuracy']:.4f} over {result['samples']} "
+               "samples")
+    click.echo("firing rate (spikes per neuron per time step):")
+    width = max((len(name) for name in result["firing_rates"]), default=0)
+    for name, rate in result["firing_rates"].items():
+        click.echo(f"  {name:<{width}}  {rate:.4f}")

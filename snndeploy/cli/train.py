@@ -1,0 +1,69 @@
+"""`snndeploy train`: train a spiking network on an event dataset."""
+
+from __future__ import annotations
+
+import json
+
+import click
+
+from snndeploy.layers import BACKENDS
+from snndeploy.train.architecture import NEURONS
+from snndeploy.train.losses import LOSSES
+from snndeploy.train.run import run_training
+
+
+@click.command("train")
+@click.argument("source", metavar="ARCH_OR_PY")
+@click.option("--data", default="digits", show_default=True,
+              help="Dataset name (see snndeploy.data.list_datasets()).")
+@click.option("--data-root", type=click.Path(file_okay=False), default=None,
+              help="Folder holding a downloaded dataset (tonic datasets).")
+@click.option("--dt-us", type=click.IntRange(min=1), default=None,
+              help="Time-bin width of the frames in microseconds (dataset default if unset).")
+@click.option("--limit", type=click.IntRange(min=1), default=None,
+              help="Use only the first N samples of each split (quick runs).")
+@click.option("--neuron", type=click.Choice(sorted(NEURONS)), default="iaf", show_default=True)
+@click.option("--backend", type=click.Choice(sorted(BACKENDS)), default="exodus",
+              show_default=True, help="Training backend of the neuron layers.")
+@click.option("--loss", type=click.Choice(list(LOSSES)), default="sum-ce", show_default=True,
+              help="sum-ce: CE of spike counts; max-ce: CE of max over time; count-mse.")
+@click.option("--epochs", type=click.IntRange(min=1), default=3, show_default=True,
+              help="Total epochs (a resumed run continues up to this number).")
+@click.option("--batch-size", type=click.IntRange(min=1), default=32, show_default=True)
+@click.option("--lr", type=click.FloatRange(min=0, min_open=True), default=1e-3,
+              show_default=True, help="Adam learning rate.")
+@click.option("--seed", type=int, default=0, show_default=True)
+@click.option("--threshold", "spike_threshold", type=float, default=1.0, show_default=True,
+              help="Spike threshold of every neuron.")
+@click.option("--tau-mem", type=float, default=None, help="Membrane time constant (lif only).")
+@click.option("--device", default="cpu", show_default=True, help="cpu or cuda.")
+@click.option("--out", type=click.Path(), default="runs/train", show_default=True,
+              help="Folder for checkpoints, metrics.csv/.jsonl and learning_curve.png.")
+@click.option("--resume", is_flag=True,
+              help="Continue exactly from the last complete checkpoint in --out.")
+@click.option("--json", "as_json", is_flag=True, help="Print the result as JSON.")
+@click.pass_context
+def command(ctx: click.Context, source: str, as_json: bool, **options) -> None:
+    """Train ARCH_OR_PY (an architecture string or a .py file defining model()).
+
+    \b
+    Architecture notation: 34x34x2-8c3-2p-16c3-2p-10 (input HxWxC, NcK conv,
+    Kp sum / Ka adjusted-average / Km max pooling, N dense), or 700-128-128-20.
+    Every conv and dense layer is followed by a spiking neuron layer.
+
+    \b
+    Example:
+      snndeploy train 34x34x2-8c3-2p-16c3-2p-10 --data digits --epochs 3 --out runs/digits
+    """
+    verbosity = (ctx.obj or {}).get("verbosity", 0)
+    run = run_training(source, progress=verbosity >= 0 and not as_json, **options)
+    last = run.history[-1] if run.history else {}
+    result = {"checkpoint": str(run.checkpoint), "learning_curve": str(run.learning_curve),
+              "epochs": len(run.history), **{k: v for k, v in last.items() if k != "epoch"}}
+    if as_json:
+        click.echo(json.dumps(result))
+        return
+    click.echo(f"trained {len(run.history)} epochs: train accuracy {last['train_accuracy']:.3f}, "
+               f"test accuracy {last['val_accuracy']:.3f}")
+    click.echo(f"checkpoint      {run.checkpoint}")
+    click.echo(f"learning curve  {run.learning_curve}")

@@ -1,0 +1,132 @@
+"""Train or evaluate a classifier on a registered dataset in one call (what the CLI runs).
+
+    from snndeploy.train.run import run_training, run_evaluation
+    run = run_training("34x34x2-8c3-2p-16c3-2p-10", "runs/digits", data="digits", epochs=3)
+    report = run_evaluation("runs/digits")          # accuracy, per-layer firing rates
+
+Everything is checked before training starts: the architecture string or model file, neuron
+and loss names, the device, the dataset (name, presence on disk, options), whether the data
+fits the architecture, and whether the output folder already holds checkpoints.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Optional
+
+import torch
+from torch import nn
+
+from snndeploy.data import get_dataset
+from snndeploy.errors import SnnDeployError
+from snndeploy.train.architecture import ModelSpec, check_data_fits, parse_architecture
+from snndeploy.train.checkpoint import latest_checkpoint, load_checkpoint, load_model
+from snndeploy.train.loop import evaluate, fit, make_loader, seed_everything
+from snndeploy.train.losses import get_loss
+from snndeploy.train.plots import plot_learning_curve
+
+LEARNING_CURVE = "learning_curve.png"
+
+
+@dataclass
+class TrainingRun:
+    """What `run_training` produced."""
+
+    history: list[dict]
+    checkpoint: Path
+    learning_curve: Path
+    model: nn.Module
+    options: dict
+
+
+def check_device(device: str) -> torch.device:
+    """The torch device, or an error when CUDA is asked for and absent."""
+    try:
+        resolved = torch.device(device)
+    except RuntimeError as err:
+        raise SnnDeployError(f"unknown device {device!r}; use cpu or cuda") from err
+    if resolved.type == "cuda" and not torch.cuda.is_available():
+        raise SnnDeployError("device cuda requested but torch sees no CUDA GPU; use --device cpu")
+    return resolved
+
+
+def _data_options(data_root: Optional[str], dt_us: Optional[int], limit: Optional[int]) -> dict:
+    given = {"root": data_root, "dt_us": dt_us, "limit": limit}
+    return {key: value for key, value in given.items() if value is not None}
+
+
+def _feature_shape(dataset) -> tuple:
+    frames, _ = dataset[0]
+    return tuple(frames.shape[1:])
+
+
+def run_training(source: str, out: "str | Path", *, data: str = "digits",
+                 data_root: Optional[str] = None, dt_us: Optional[int] = None,
+                 limit: Optional[int] = None, neuron: str = "iaf", backend: str = "exodus",
+                 loss: str = "sum-ce", epochs: int = 3, batch_size: int = 32, lr: float = 1e-3,
+                 seed: int = 0, device: str = "cpu", resume: bool = False,
+                 spike_threshold: float = 1.0, tau_mem: Optional[float] = None,
+                 progress: bool = True) -> TrainingRun:
+    """Train `source` (architecture string or model .py file) on dataset `data`; checkpoints,
+    metrics and the learning curve go to `out`. `limit` keeps the first samples of each split."""
+    out = Path(out)
+    if out.exists() and not out.is_dir():
+        raise SnnDeployError(f"output path {out} is a file; --out must name a folder")
+    if latest_checkpoint(out) is not None and not resume:
+        raise SnnDeployError(
+            f"{out} already holds checkpoints (latest {latest_checkpoint(out).name}); add --resume "
+            "to continue or choose another --out"
+        )
+    torch_device = check_device(device)
+    loss_fn = get_loss(loss)
+    neuron_options = {"spike_threshold": spike_threshold}
+    if tau_mem is not None:
+        neuron_options["tau_mem"] = tau_mem
+    spec = ModelSpec.from_source(source, neuron=neuron, backend=backend, **neuron_options)
+    data_options = _data_options(data_root, dt_us, limit)
+    train_set = get_dataset(data, "train", **data_options)
+    test_set = get_dataset(data, "test", **data_options)
+    if spec.architecture is not None:
+        check_data_fits(parse_architecture(spec.architecture), _feature_shape(train_set),
+                        getattr(train_set, "num_classes", None))
+    seed_everything(seed)
+    model = spec.build()
+    options = {"source": source, "data": data, "data_options": data_options, "neuron": neuron,
+               "backend": backend, "loss": loss, "epochs": epochs, "batch_size": batch_size,
+               "lr": lr, "seed": seed, "device": device, "spike_threshold": spike_threshold,
+               "tau_mem": tau_mem}
+    history = fit(model, make_loader(train_set, batch_size, shuffle=True, seed=seed), loss_fn,
+                  epochs, lr=lr, device=torch_device,
+                  val_loader=make_loader(test_set, batch_size, shuffle=False), seed=seed,
+                  checkpoint_dir=out, resume=resume, progress=progress, model_spec=spec,
+                  options=options)
+    curve = plot_learning_curve(history, out / LEARNING_CURVE)
+    return TrainingRun(history, latest_checkpoint(out), curve, model, options)
+
+
+def run_evaluation(checkpoint: "str | Path", *, data: Optional[str] = None, split: str = "test",
+                   data_root: Optional[str] = None, dt_us: Optional[int] = None,
+                   limit: Optional[int] = None, batch_size: int = 64, device: str = "cpu",
+                   backend: Optional[str] = None, progress: bool = False) -> dict:
+    """Accuracy, loss and per-layer firing rates of a checkpoint on a dataset split.
+
+    The dataset and its options default to those the checkpoint was trained with.
+    """
+    torch_device = check_device(device)
+    stored = load_checkpoint(checkpoint)
+    trained = stored.options
+    name = data or trained.get("data")
+    if name is None:
+        raise SnnDeployError(f"checkpoint {stored.path} does not name its dataset; pass --data")
+    options = dict(trained.get("data_options", {})) if name == trained.get("data") else {}
+    options.update(_data_options(data_root, dt_us, limit))
+    if limit is None:
+        options.pop("limit", None)
+    dataset = get_dataset(name, split, **options)
+    model = load_model(stored.path, device=torch_device, backend=backend)
+    loss_fn = get_loss(trained.get("loss", "sum-ce"))
+    result = evaluate(model, make_loader(dataset, batch_size, shuffle=False), loss_fn,
+                      torch_device, progress=progress)
+    return {"checkpoint": str(stored.path), "epoch": stored.epoch, "data": name, "split": split,
+            **result}
