@@ -51,6 +51,7 @@ def plot_learning_curve(
 
     Every column whose name contains "loss" goes to the left panel, every one containing "acc"
     to the right (accuracies in [0, 1] are shown in percent); x is "epoch" or the row number.
+    None marks a missing value; a column with no values is left out.
     """
     if not history:
         raise SnnDeployError("learning curve: the history has no epochs to plot")
@@ -59,9 +60,11 @@ def plot_learning_curve(
     figure = Figure(figsize=(9, 3.6))
     loss_axes, accuracy_axes = figure.subplots(1, 2)
     for axes, word, label in ((loss_axes, "loss", "loss"), (accuracy_axes, "acc", "accuracy (%)")):
-        chosen = [column for column in columns if word in column]
+        chosen = [column for column in columns if word in column
+                  and any(row.get(column) is not None for row in history)]
         for column in chosen:
-            values = np.array([row.get(column, np.nan) for row in history], dtype=float)
+            values = np.array([np.nan if row.get(column) is None else row[column]
+                               for row in history], dtype=float)
             if word == "acc" and np.nanmax(values) <= 1.0:
                 values = values * 100.0
             axes.plot(epochs, values, marker="o", label=column)

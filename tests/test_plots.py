@@ -33,8 +33,8 @@ def only_png_left(folder, name):
 
 
 def test_learning_curve_png(tmp_path):
-    history = [{"epoch": e, "train_loss": 2.0 / e, "train_acc": 0.1 * e, "test_acc": 0.09 * e}
-               for e in range(1, 5)]
+    history = [{"epoch": e, "train_loss": 2.0 / e, "train_acc": 0.1 * e, "test_acc": 0.09 * e,
+                "val_loss": None} for e in range(1, 5)]
     written = plot_learning_curve(history, tmp_path / "curve.png")
     assert written.read_bytes()[:8] == PNG_MAGIC
     only_png_left(tmp_path, "curve.png")
