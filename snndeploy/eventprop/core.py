@@ -235,8 +235,11 @@ def adjoint(saved, grad_out_times, grad_end_times, grad_trace, spec: LayerSpec,
     drive = _spike_drive(out_times, out_sample, out_neuron, out_current, grad_out_times, batch,
                          neurons, spec)
     if grad_end_times is not None:
+        # Phantom spikes (Nowotny et al. 2022 §4.1) pull a silent neuron towards spiking only:
+        # with the first-spike loss that is exactly the label neuron (∂L/∂t > 0 there, < 0 for
+        # the others). Slope I − V at the trial end, floored so that a decaying V still pulls.
         slope = torch.clamp(i_final - v_final, min=spec.phantom_slope_floor * theta)
-        a_v = a_v - tau_m * grad_end_times / slope
+        a_v = a_v - tau_m * grad_end_times.clamp(min=0) / slope
     columns = torch.arange(neurons, device=weight.device)
     for n in reversed(range(spec.num_steps)):
         t0 = n * dt

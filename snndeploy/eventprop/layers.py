@@ -100,10 +100,10 @@ class EventPropLIF(_EventPropLayer):
         self.last_spike_counts: Optional[torch.Tensor] = None
 
     def forward(self, spikes: SpikeTrain) -> SpikeTrain:
-        times, end_times, _, sample, neuron, step, _ = self._run(
+        times, end_times, _, sample, neuron, step, current = self._run(
             spikes, self.recurrent_weight, self.regularisation)
         out = SpikeTrain(times, sample, neuron, step, spikes.batch_size, self.out_features,
-                         spikes.num_steps, spikes.dt, end_times)
+                         spikes.num_steps, spikes.dt, end_times, current)
         self.last_spike_counts = out.counts()
         return out
 

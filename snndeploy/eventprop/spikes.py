@@ -23,7 +23,8 @@ class SpikeTrain:
     times: (K,) absolute spike times in [step·dt, (step+1)·dt]. sample, neuron, step: (K,) long.
     Records are sorted by step. end_times: (batch, neurons) tensor equal to the trial end
     num_steps·dt; its gradient is the 'phantom spike' drive of a silent neuron (see
-    `first_spike_times`); None for input trains.
+    `first_spike_times`); None for input trains. current: (K,) synaptic current I at each
+    spike (I − ϑ = τm·dV/dt there), None for input trains.
     """
 
     times: torch.Tensor
@@ -35,6 +36,7 @@ class SpikeTrain:
     num_steps: int
     dt: float
     end_times: Optional[torch.Tensor] = None
+    current: Optional[torch.Tensor] = None
 
     @property
     def duration(self) -> float:
