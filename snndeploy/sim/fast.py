@@ -72,7 +72,7 @@ def _run(
             n_probed += 1
         head = 0
         tail = 0
-        c = y = x = sy = sx = py = px = 0
+        c = y = x = 0
         # Leak tick (phase 0), then the FIFO of this timestamp (phase 1).
         for phase in range(2):
             if phase == 0:
@@ -110,43 +110,54 @@ def _run(
                     y = fifo[head, 2]
                     x = fifo[head, 3]
                     head += 1
+                # Per-core constants in locals: the compiler cannot prove that writes to
+                # `state` leave `table` unchanged, so it would reload them in the inner loop.
                 c_out = table[s, C_OUT]
                 h_out = table[s, H_OUT]
                 w_out = table[s, W_OUT]
+                ky = table[s, KY]
+                kx = table[s, KX]
+                threshold_high = table[s, THR_HIGH]
+                threshold_low = table[s, THR_LOW]
+                reset_to_zero = table[s, RESET_ZERO] != 0
+                s_off = table[s, S_OFF]
+                count_off = table[s, COUNT_OFF]
                 if phase == 0:
                     row0, row1, col0, col1 = 0, h_out, 0, w_out
+                    # Leak: the "kernel" is the bias, one value per channel.
+                    y_base = 0
+                    x_base = 0
+                    sy = 0
+                    sx = 0
                 else:
                     sy = table[s, SY]
                     sx = table[s, SX]
-                    py = table[s, PY]
-                    px = table[s, PX]
-                    row0 = max(0, _ceil_div(y + py - table[s, KY] + 1, sy))
-                    row1 = min(h_out - 1, (y + py) // sy) + 1
-                    col0 = max(0, _ceil_div(x + px - table[s, KX] + 1, sx))
-                    col1 = min(w_out - 1, (x + px) // sx) + 1
+                    y_base = y + table[s, PY]
+                    x_base = x + table[s, PX]
+                    row0 = max(0, _ceil_div(y_base - ky + 1, sy))
+                    row1 = min(h_out - 1, y_base // sy) + 1
+                    col0 = max(0, _ceil_div(x_base - kx + 1, sx))
+                    col1 = min(w_out - 1, x_base // sx) + 1
                     if row1 > row0 and col1 > col0:
                         synops[s] += c_out * (row1 - row0) * (col1 - col0)
                 for f in range(c_out):
+                    kernel_base = table[s, W_OFF] + (f * table[s, C_IN] + c) * ky * kx
                     for oy in range(row0, row1):
+                        row_base = kernel_base + (y_base - oy * sy) * kx + x_base
+                        neuron_base = s_off + (f * h_out + oy) * w_out
                         for ox in range(col0, col1):
                             if phase == 0:
-                                w = bias[table[s, COUNT_OFF] + f]
+                                w = bias[count_off + f]
                             else:
-                                w = weights[
-                                    table[s, W_OFF]
-                                    + ((f * table[s, C_IN] + c) * table[s, KY] + y + py - oy * sy)
-                                    * table[s, KX]
-                                    + x + px - ox * sx
-                                ]
-                            n = table[s, S_OFF] + (f * h_out + oy) * w_out + ox
+                                w = weights[row_base - ox * sx]
+                            n = neuron_base + ox
                             v, spiked = integrate_event_jit(
-                                state[n], w, table[s, THR_HIGH], table[s, THR_LOW],
-                                table[s, RESET_ZERO] != 0, lo, hi,
+                                state[n], w, threshold_high, threshold_low, reset_to_zero, lo, hi
                             )
                             state[n] = v
                             if spiked == 0:
                                 continue
-                            counts[table[s, COUNT_OFF] + f] += 1
+                            counts[count_off + f] += 1
                             if table[s, RECORD]:
                                 if n_recorded == recorded.shape[0]:
                                     recorded = _grow(recorded)
