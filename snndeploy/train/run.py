@@ -20,11 +20,11 @@ from torch import nn
 
 from snndeploy.data import get_dataset
 from snndeploy.errors import SnnDeployError
+from snndeploy.plots import plot_learning_curve
 from snndeploy.train.architecture import ModelSpec, check_data_fits, parse_architecture
 from snndeploy.train.checkpoint import latest_checkpoint, load_checkpoint, load_model
 from snndeploy.train.loop import evaluate, fit, make_loader, seed_everything
 from snndeploy.train.losses import get_loss
-from snndeploy.train.plots import plot_learning_curve
 
 LEARNING_CURVE = "learning_curve.png"
 

@@ -1,0 +1,149 @@
+"""`snndeploy train` / `snndeploy evaluate`: end to end, exact resume after SIGKILL, bad input."""
+
+import json
+import os
+import signal
+import subprocess
+import sys
+import textwrap
+from pathlib import Path
+
+import pytest
+import torch
+from safetensors import safe_open
+
+from snndeploy.cli import main
+
+REPO = Path(__file__).resolve().parents[1]
+# Tiny, numba-free settings: the shipped digits, first 30 samples, plain-autograd backend.
+QUICK = ["34x34x2-10", "--data", "digits", "--limit", "30", "--dt-us", "50000",
+         "--batch-size", "10", "--lr", "0.05", "--backend", "bptt", "--seed", "3"]
+
+
+def run_cli(capsys, *args):
+    """Run the CLI in-process; return (exit code, stdout, stderr)."""
+    with pytest.raises(SystemExit) as exited:
+        main(list(args))
+    captured = capsys.readouterr()
+    return exited.value.code, captured.out, captured.err
+
+
+def _tensors(path):
+    with safe_open(str(path), framework="pt") as handle:
+        return {key: handle.get_tensor(key) for key in handle.keys()
+                if key.startswith(("model/", "optimizer/"))}
+
+
+def test_train_then_evaluate(tmp_path, capsys):
+    code, out, err = run_cli(capsys, "-q", "train", *QUICK, "--epochs", "2",
+                             "--out", str(tmp_path), "--json")
+    assert code == 0, err
+    result = json.loads(out)
+    assert result["epochs"] == 2 and 0 <= result["val_accuracy"] <= 1
+    for name in ("epoch-0001.safetensors", "epoch-0002.json", "metrics.csv", "metrics.jsonl",
+                 "learning_curve.png"):
+        assert (tmp_path / name).is_file(), name
+    assert (tmp_path / "learning_curve.png").read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
+    code, out, err = run_cli(capsys, "evaluate", str(tmp_path), "--limit", "20", "--json")
+    assert code == 0, err
+    report = json.loads(out)
+    assert report["epoch"] == 2 and report["samples"] == 20 and report["data"] == "digits"
+    assert list(report["firing_rates"]) == ["2 IAF"]
+    code, out, _ = run_cli(capsys, "evaluate", str(tmp_path / "epoch-0001.safetensors"),
+                           "--limit", "20")
+    assert code == 0 and "accuracy" in out and "2 IAF" in out
+
+
+def test_help_has_an_example(capsys):
+    for command in ("train", "evaluate"):
+        code, out, _ = run_cli(capsys, command, "--help")
+        assert code == 0 and "Example:" in out and f"snndeploy {command}" in out
+
+
+def test_sigkill_after_epoch_one_then_resume_equals_uninterrupted_run(tmp_path):
+    """A real SIGKILL of a training process right after its epoch-1 checkpoint; `--resume`
+    then ends with the same weights and optimizer state, bit for bit, as a run never killed."""
+    env = {**os.environ, "OMP_NUM_THREADS": "1"}
+    cli = [sys.executable, str(REPO / "cli.py"), "-q", "train", *QUICK, "--epochs", "3"]
+    # The victim announces its epoch-1 checkpoint and then keeps training until killed.
+    victim = textwrap.dedent("""
+        import sys
+        import snndeploy.train.loop as loop
+        from snndeploy.cli import main
+        save = loop.save_checkpoint
+        def announce(directory, epoch, *args, **kwargs):
+            path = save(directory, epoch, *args, **kwargs)
+            if epoch == 1:
+                print("saved", path, flush=True)
+                import time; time.sleep(120)   # stay inside training until the kill
+            return path
+        loop.save_checkpoint = announce
+        main(sys.argv[1:])
+    """)
+    killed_dir = tmp_path / "killed"
+    process = subprocess.Popen(
+        [sys.executable, "-c", victim, "-q", "train", *QUICK, "--epochs", "3",
+         "--out", str(killed_dir)], stdout=subprocess.PIPE, text=True, env=env)
+    try:
+        line = process.stdout.readline()
+        assert line.startswith("saved"), line
+    finally:
+        process.send_signal(signal.SIGKILL)
+        process.wait(timeout=60)
+    assert process.returncode == -signal.SIGKILL
+    assert sorted(p.name for p in killed_dir.glob("*.safetensors")) == ["epoch-0001.safetensors"]
+
+    resumed = subprocess.run(cli + ["--out", str(killed_dir), "--resume", "--json"],
+                             capture_output=True, text=True, env=env, timeout=300)
+    assert resumed.returncode == 0, resumed.stderr
+    straight_dir = tmp_path / "straight"
+    straight = subprocess.run(cli + ["--out", str(straight_dir), "--json"],
+                              capture_output=True, text=True, env=env, timeout=300)
+    assert straight.returncode == 0, straight.stderr
+
+    final_resumed = _tensors(killed_dir / "epoch-0003.safetensors")
+    final_straight = _tensors(straight_dir / "epoch-0003.safetensors")
+    assert final_resumed.keys() == final_straight.keys()
+    assert any(key.startswith("optimizer/") for key in final_straight)
+    for key, value in final_straight.items():
+        assert torch.equal(final_resumed[key], value), key
+    epochs = [json.loads(row)["epoch"] for row in
+              (killed_dir / "metrics.jsonl").read_text().splitlines()]
+    assert epochs == [1, 2, 3]
+
+
+@pytest.mark.parametrize("args, culprit", [
+    (["train", "34x34x2-8q3-10"], "token 2 '8q3' is not a layer"),
+    (["train", "missing_model.py"], "model file missing_model.py does not exist"),
+    (["train", "34x34x2-10", "--data", "cifar"], "unknown dataset 'cifar'"),
+    (["train", "34x34x2-10", "--data", "nmnist", "--data-root", "{tmp}/none"],
+     "dataset 'nmnist' (train split) is not on disk"),
+    (["train", "34x34x2-10", "--device", "cuda"], "cuda"),
+    (["train", "32x32x2-10", "--limit", "5"], "expects input 32x32x2"),
+    (["train", "34x34x2-12", "--limit", "5"], "make the last token 10"),
+    (["evaluate", "{tmp}/epoch-0001.safetensors"], "does not exist"),
+    (["evaluate", "{tmp}/corrupt.safetensors"], "is corrupt or not an snndeploy checkpoint"),
+    (["evaluate", "{tmp}"], "holds no epoch-NNNN.safetensors checkpoint"),
+])
+def test_bad_input_is_one_line_and_exit_code_1(tmp_path, capsys, args, culprit):
+    if args[0] == "train" and "cuda" in args and torch.cuda.is_available():
+        pytest.skip("a CUDA GPU is present, so --device cuda is valid input here")
+    (tmp_path / "corrupt.safetensors").write_bytes(b"\x10\x00\x00\x00\x00\x00\x00\x00{\"a\": broken")
+    args = [arg.replace("{tmp}", str(tmp_path)) for arg in args]
+    if args[0] == "train":
+        args += ["--out", str(tmp_path / "run")]
+    code, out, err = run_cli(capsys, *args)
+    assert code == 1
+    assert err.count("\n") == 1 and err.startswith("error: ") and culprit in err
+    assert "Traceback" not in err
+    assert not (tmp_path / "run").exists()  # nothing written when the input is bad
+
+
+def test_existing_run_needs_resume(tmp_path, capsys):
+    code, _, err = run_cli(capsys, "-q", "train", *QUICK, "--epochs", "1", "--out", str(tmp_path))
+    assert code == 0, err
+    code, _, err = run_cli(capsys, "-q", "train", *QUICK, "--epochs", "2", "--out", str(tmp_path))
+    assert code == 1 and "add --resume" in err and err.count("\n") == 1
+    code, _, err = run_cli(capsys, "-q", "train", *QUICK[:-1], "4", "--epochs", "2",
+                           "--out", str(tmp_path), "--resume")
+    assert code == 1 and "options changed (seed: 3 -> 4)" in err
