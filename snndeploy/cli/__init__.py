@@ -17,6 +17,8 @@ from snndeploy.errors import SnnDeployError
 
 # Each module defines one click command (or group) named `command` and is added in this order.
 COMMAND_MODULES: tuple[str, ...] = (
+    "snndeploy.cli.train",
+    "snndeploy.cli.evaluate",
 )
 
 
