@@ -75,18 +75,33 @@ class LayerSpec:
     phantom_slope_floor: float = 0.1
 
 
-def _arrival_state(ab, au, weights_t, t, cb, cj, c: NeuronConstants):
-    """Contribution of the step's arrivals (sample ab, offset au, weight rows weights_t (K, N))
-    to V and I of candidates (cb, cj) at offsets t: sums over arrivals of the same trial with
-    au ≤ t."""
-    delta = t[:, None] - au[None, :]
-    active = (ab[None, :] == cb[:, None]) & (delta >= 0)
-    h = delta.clamp(min=0)
-    w = weights_t[:, cj].T * active
+def _pad_by_trial(ab, au, weights_t, batch_size):
+    """The step's arrivals as per-trial rows: offsets (batch, K) (+inf where padded) and
+    weight rows (batch, K, N), so a candidate only meets the arrivals of its own trial."""
+    neurons = weights_t.shape[1]
+    if ab.numel() == 0:
+        return (au.new_full((batch_size, 1), float("inf")),
+                weights_t.new_zeros(batch_size, 1, neurons))
+    position = _ranks(ab, -au)
+    width = int(position.max()) + 1
+    pad_u = au.new_full((batch_size, width), float("inf"))
+    pad_w = weights_t.new_zeros(batch_size, width, neurons)
+    pad_u[ab, position] = au
+    pad_w[ab, position] = weights_t
+    return pad_u, pad_w
+
+
+def _arrival_state(pad_u, pad_w, t, cb, cj, c: NeuronConstants):
+    """Contribution of the step's arrivals (see `_pad_by_trial`) to V and I of candidates
+    (cb, cj) at offsets t: sums over the arrivals of the candidate's trial with u ≤ t."""
+    delta = t[:, None] - pad_u[cb]
+    active = delta >= 0
+    h = torch.where(active, delta, torch.zeros_like(delta))
+    w = torch.where(active, pad_w[cb, :, cj], torch.zeros_like(delta))
     return (w * c.kappa(h)).sum(1), (w * c.decay_syn(h)).sum(1)
 
 
-def _crossing_times(v0, i0, reset_coef, lo, ab, au, weights_t, cb, cj, c: NeuronConstants):
+def _crossing_times(v0, i0, reset_coef, lo, pad_u, pad_w, cb, cj, c: NeuronConstants):
     """Root of V(t) = ϑ on [lo, dt] for each candidate, where V(lo) < ϑ ≤ V(dt).
 
     V(t) = αm(t)·(v0 − reset_coef) + κ(t)·i0 + arrivals, t the offset in the step. Returns
@@ -95,14 +110,17 @@ def _crossing_times(v0, i0, reset_coef, lo, ab, au, weights_t, cb, cj, c: Neuron
     theta = c.threshold
 
     def trajectory(t):
-        dv, di = _arrival_state(ab, au, weights_t, t, cb, cj, c)
+        dv, di = _arrival_state(pad_u, pad_w, t, cb, cj, c)
         return (c.decay_mem(t) * (v0 - reset_coef) + c.kappa(t) * i0 + dv,
                 c.decay_syn(t) * i0 + di)
 
     lo = lo.clone()
     hi = torch.full_like(lo, c.dt)
     x = hi.clone()
-    tolerance = 4 * torch.finfo(lo.dtype).eps * c.dt
+    eps = torch.finfo(lo.dtype).eps
+    tolerance = 4 * eps * c.dt
+    # V is known to a few ulps of its terms: stop there (a step of that size is noise)
+    v_noise = 16 * eps * (theta + (v0 - reset_coef).abs() + i0.abs() + pad_w[cb, :, cj].abs().sum(1))
     for _ in range(ROOT_ITERATIONS):
         v, i = trajectory(x)
         f = v - theta
@@ -112,9 +130,9 @@ def _crossing_times(v0, i0, reset_coef, lo, ab, au, weights_t, cb, cj, c: Neuron
         newton = x - f / torch.where(slope > 0, slope, torch.ones_like(slope))
         inside = (slope > 0) & (newton >= lo) & (newton <= hi)
         x_next = torch.where(inside, newton, 0.5 * (lo + hi))
-        done = bool(((x_next - x).abs().max() <= tolerance) | ((hi - lo).max() <= tolerance))
-        x = x_next
-        if done:
+        converged = ((x_next - x).abs() <= tolerance) | (hi - lo <= tolerance) | (f.abs() <= v_noise)
+        x = torch.where(f.abs() <= v_noise, x, x_next)
+        if bool(converged.all()):
             break
     v, i = trajectory(x)
     return x, i
@@ -170,6 +188,7 @@ def _spike_rounds(v, i, v_end, i_end, ab, au, weights_t, recurrent_weight, n, sp
     lo = torch.zeros_like(v)
     step_h = torch.tensor(dt, dtype=v.dtype, device=v.device)
     end_decay = c.decay_mem(step_h)
+    pad_u, pad_w = _pad_by_trial(ab, au, weights_t, v.shape[0])
     for _ in range(MAX_ROUNDS_PER_STEP):
         v_now = v_end - reset_coef * end_decay
         candidates = v_now >= theta
@@ -177,7 +196,7 @@ def _spike_rounds(v, i, v_end, i_end, ab, au, weights_t, recurrent_weight, n, sp
             return v_now
         cb, cj = candidates.nonzero(as_tuple=True)
         t_cross, i_cross = _crossing_times(v[cb, cj], i[cb, cj], reset_coef[cb, cj],
-                                           lo[cb, cj], ab, au, weights_t, cb, cj, c)
+                                           lo[cb, cj], pad_u, pad_w, cb, cj, c)
         if recurrent_weight is not None:
             earliest = torch.full((v.shape[0],), float("inf"), dtype=v.dtype, device=v.device)
             earliest.scatter_reduce_(0, cb, t_cross, reduce="amin")
@@ -198,6 +217,7 @@ def _spike_rounds(v, i, v_end, i_end, ab, au, weights_t, recurrent_weight, n, sp
             ab = torch.cat([ab, cb])
             au = torch.cat([au, t_cross])
             weights_t = torch.cat([weights_t, rows])
+            pad_u, pad_w = _pad_by_trial(ab, au, weights_t, v.shape[0])
     raise SnnDeployError(
         f"EventProp layer: more than {MAX_ROUNDS_PER_STEP} spike rounds in step {n}; the "
         "network is runaway-excited (lower the weights or raise the threshold)"
