@@ -15,7 +15,6 @@ import torch
 from snndeploy.errors import SnnDeployError
 from snndeploy.train import (
     ModelSpec,
-    build_model,
     latest_checkpoint,
     load_checkpoint,
     load_model,

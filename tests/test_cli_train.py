@@ -147,3 +147,25 @@ def test_existing_run_needs_resume(tmp_path, capsys):
     code, _, err = run_cli(capsys, "-q", "train", *QUICK[:-1], "4", "--epochs", "2",
                            "--out", str(tmp_path), "--resume")
     assert code == 1 and "options changed (seed: 3 -> 4)" in err
+
+
+def test_train_a_python_model_file_and_reload_it(tmp_path, capsys):
+    source = tmp_path / "net.py"
+    source.write_text(textwrap.dedent("""
+        from torch import nn
+        from snndeploy.layers import IAF
+        from snndeploy.train import SpikingSequential
+
+        def model():
+            return SpikingSequential(nn.Flatten(), nn.Linear(2 * 34 * 34, 10, bias=False),
+                                     IAF(backend="bptt"))
+    """))
+    out = tmp_path / "run"
+    code, stdout, err = run_cli(capsys, "-q", "train", str(source), *QUICK[1:], "--epochs", "1",
+                                "--out", str(out), "--json")
+    assert code == 0, err
+    sidecar = json.loads((out / "epoch-0001.json").read_text())
+    assert sidecar["model"]["python_file"] == str(source.resolve())
+    code, stdout, err = run_cli(capsys, "evaluate", str(out), "--limit", "10", "--json")
+    assert code == 0, err
+    assert json.loads(stdout)["samples"] == 10

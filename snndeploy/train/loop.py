@@ -67,7 +67,7 @@ class EpochShuffleSampler(torch.utils.data.Sampler):
         self.epoch = epoch
 
     def __iter__(self):
-        entropy = np.random.SeedSequence([self.seed, self.epoch]).generate_state(2, np.uint64)
+        entropy = np.random.SeedSequence([self.seed, self.epoch]).generate_state(1, np.uint64)
         generator = torch.Generator().manual_seed(int(entropy[0] >> np.uint64(1)))
         return iter(torch.randperm(self.size, generator=generator).tolist())
 
