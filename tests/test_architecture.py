@@ -51,7 +51,7 @@ def test_built_conv_net_layers_and_shapes():
     assert net[5].in_features == 16 * 16 * 16
     assert net[2].stride == (2, 2) and net[2].padding == (1, 1)
     assert all(layer.backend == "bptt" for layer in net if isinstance(layer, LIF))
-    assert net[1].tau_mem.item() == 5.0
+    assert net[1].tau_mem.item() == 5.0 and not net[1].norm_input
     assert net[0].bias is None
     out = net(torch.rand(3, 4, 2, 34, 34))
     assert out.shape == (3, 4, 10)
@@ -98,7 +98,7 @@ def test_spiking_sequential_matches_per_sample_computation():
 def test_unknown_neuron_and_options():
     with pytest.raises(SnnDeployError, match="unknown neuron 'adex'"):
         build_model("4-3", neuron="adex")
-    with pytest.raises(SnnDeployError, match="does not take these options"):
+    with pytest.raises(SnnDeployError, match="'iaf' does not take option.s. tau_mem; it takes spike_threshold"):
         build_model("4-3", neuron="iaf", tau_mem=3.0)
 
 

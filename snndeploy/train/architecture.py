@@ -37,6 +37,7 @@ from __future__ import annotations
 
 import hashlib
 import importlib.util
+import inspect
 import math
 import re
 import sys
@@ -289,8 +290,10 @@ def _iaf(backend: str, spike_threshold: float = 1.0, min_v_mem: Optional[float] 
 
 def _lif(backend: str, tau_mem: float = 20.0, spike_threshold: float = 1.0,
          min_v_mem: Optional[float] = None, spike_fn: str = "multi") -> nn.Module:
+    # norm_input=False: v_t = α v_{t−1} + x_t, so lif and iaf nets share weight scales (with
+    # the (1 − α) input scaling a freshly initialised lif net is silent and does not learn).
     return LIF(tau_mem=tau_mem, spike_threshold=spike_threshold, min_v_mem=min_v_mem,
-               spike_fn=_spike_function(spike_fn), backend=backend)
+               spike_fn=_spike_function(spike_fn), norm_input=False, backend=backend)
 
 
 def _spike_function(name: str):
@@ -325,10 +328,13 @@ def build_model(architecture: "str | Architecture", neuron: str = "iaf", backend
     if neuron not in NEURONS:
         raise SnnDeployError(f"unknown neuron {neuron!r}; choose one of {sorted(NEURONS)}")
     make_neuron = NEURONS[neuron]
-    try:
-        make_neuron(backend, **neuron_options)
-    except TypeError as err:
-        raise SnnDeployError(f"neuron {neuron!r} does not take these options: {err}") from err
+    accepted = [name for name in inspect.signature(make_neuron).parameters if name != "backend"]
+    unknown = sorted(set(neuron_options) - set(accepted))
+    if unknown:
+        raise SnnDeployError(
+            f"neuron {neuron!r} does not take option(s) {', '.join(unknown)}; it takes "
+            f"{', '.join(accepted)}"
+        )
     shapes = _shapes(arch)
     pools = _pooling_layers() if any(isinstance(s, PoolSpec) for s in arch.layers) else {}
     layers: list[nn.Module] = []
