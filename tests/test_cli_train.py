@@ -13,6 +13,7 @@ import torch
 from safetensors import safe_open
 
 from snndeploy.cli import main
+from snndeploy.train import load_checkpoint
 
 REPO = Path(__file__).resolve().parents[1]
 # Tiny, numba-free settings: the shipped digits, first 30 samples, plain-autograd backend.
@@ -60,37 +61,54 @@ def test_help_has_an_example(capsys):
         assert code == 0 and "Example:" in out and f"snndeploy {command}" in out
 
 
+# Runs the real CLI; announces its epoch-1 checkpoint on stdout, then stays inside training
+# (sleeping in place of epoch 2's work) until the test signals it.
+VICTIM = textwrap.dedent("""
+    import sys
+    import snndeploy.train.loop as loop
+    from snndeploy.cli import main
+    save = loop.save_checkpoint
+    def announce(directory, epoch, *args, **kwargs):
+        path = save(directory, epoch, *args, **kwargs)
+        if epoch == 1:
+            print("saved", path, flush=True)
+            import time; time.sleep(120)
+        return path
+    loop.save_checkpoint = announce
+    main(sys.argv[1:])
+""")
+ENV = {**os.environ, "OMP_NUM_THREADS": "1"}
+
+
+def _interrupt_after_epoch_one(out, signal_number):
+    process = subprocess.Popen(
+        [sys.executable, "-c", VICTIM, "-q", "train", *QUICK, "--epochs", "3", "--out", str(out)],
+        stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, env=ENV)
+    try:
+        line = process.stdout.readline()
+        assert line.startswith("saved"), line + process.stderr.read()
+    finally:
+        process.send_signal(signal_number)
+        _, stderr = process.communicate(timeout=60)
+    return process.returncode, stderr
+
+
+def test_ctrl_c_leaves_the_last_complete_checkpoint(tmp_path):
+    code, stderr = _interrupt_after_epoch_one(tmp_path, signal.SIGINT)
+    assert code == 130 and stderr.strip() == "aborted"
+    assert sorted(p.name for p in tmp_path.iterdir()) == [
+        "epoch-0001.json", "epoch-0001.safetensors", "metrics.csv", "metrics.jsonl"]
+    assert load_checkpoint(tmp_path).epoch == 1
+
+
 def test_sigkill_after_epoch_one_then_resume_equals_uninterrupted_run(tmp_path):
     """A real SIGKILL of a training process right after its epoch-1 checkpoint; `--resume`
     then ends with the same weights and optimizer state, bit for bit, as a run never killed."""
-    env = {**os.environ, "OMP_NUM_THREADS": "1"}
+    env = ENV
     cli = [sys.executable, str(REPO / "cli.py"), "-q", "train", *QUICK, "--epochs", "3"]
-    # The victim announces its epoch-1 checkpoint and then keeps training until killed.
-    victim = textwrap.dedent("""
-        import sys
-        import snndeploy.train.loop as loop
-        from snndeploy.cli import main
-        save = loop.save_checkpoint
-        def announce(directory, epoch, *args, **kwargs):
-            path = save(directory, epoch, *args, **kwargs)
-            if epoch == 1:
-                print("saved", path, flush=True)
-                import time; time.sleep(120)   # stay inside training until the kill
-            return path
-        loop.save_checkpoint = announce
-        main(sys.argv[1:])
-    """)
     killed_dir = tmp_path / "killed"
-    process = subprocess.Popen(
-        [sys.executable, "-c", victim, "-q", "train", *QUICK, "--epochs", "3",
-         "--out", str(killed_dir)], stdout=subprocess.PIPE, text=True, env=env)
-    try:
-        line = process.stdout.readline()
-        assert line.startswith("saved"), line
-    finally:
-        process.send_signal(signal.SIGKILL)
-        process.wait(timeout=60)
-    assert process.returncode == -signal.SIGKILL
+    code, _ = _interrupt_after_epoch_one(killed_dir, signal.SIGKILL)
+    assert code == -signal.SIGKILL
     assert sorted(p.name for p in killed_dir.glob("*.safetensors")) == ["epoch-0001.safetensors"]
 
     resumed = subprocess.run(cli + ["--out", str(killed_dir), "--resume", "--json"],

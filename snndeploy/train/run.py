@@ -90,6 +90,10 @@ def run_training(source: str, out: "str | Path", *, data: str = "digits",
     if spec.architecture is not None:
         check_data_fits(parse_architecture(spec.architecture), _feature_shape(train_set),
                         getattr(train_set, "num_classes", None))
+    try:
+        out.mkdir(parents=True, exist_ok=True)
+    except OSError as err:
+        raise SnnDeployError(f"cannot create output folder {out}: {err.strerror}") from err
     seed_everything(seed)
     model = spec.build()
     options = {"source": source, "data": data, "data_options": data_options, "neuron": neuron,
