@@ -14,6 +14,7 @@ import torch
 
 from snndeploy.data.digits import DigitEventsDataset
 from snndeploy.data.tonic_adapters import tonic_factory
+from snndeploy.data.yinyang import YinYangDataset
 from snndeploy.errors import SnnDeployError
 
 DatasetFactory = Callable[..., torch.utils.data.Dataset]
@@ -23,6 +24,7 @@ DATASETS: dict[str, DatasetFactory] = {
     "nmnist": tonic_factory("nmnist"),
     "dvsgesture": tonic_factory("dvsgesture"),
     "shd": tonic_factory("shd"),
+    "yinyang": YinYangDataset,
 }
 
 
