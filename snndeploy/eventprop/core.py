@@ -246,20 +246,14 @@ def adjoint(saved, grad_out_times, grad_end_times, grad_trace, spec: LayerSpec,
     c = spec.constants
     dt, theta, tau_m, tau_s = c.dt, c.threshold, c.tau_mem, c.tau_syn
     neurons, n_in = weight.shape
-    a_v = torch.zeros(batch, neurons, dtype=weight.dtype, device=weight.device)
+    a_v = initial_adjoint(grad_end_times, v_final, i_final, spec)
     a_i = torch.zeros_like(a_v)
     grad_weight_t = torch.zeros(n_in, neurons, dtype=weight.dtype, device=weight.device)
     grad_recurrent = (torch.zeros_like(recurrent_weight) if recurrent_weight is not None
                       else None)
     grad_in = torch.zeros_like(in_times) if need_input_grad else None
-    drive = _spike_drive(out_times, out_sample, out_neuron, out_current, grad_out_times, batch,
-                         neurons, spec)
-    if grad_end_times is not None:
-        # Phantom spikes (Nowotny et al. 2022 §4.1) pull a silent neuron towards spiking only:
-        # with the first-spike loss that is exactly the label neuron (∂L/∂t > 0 there, < 0 for
-        # the others). Slope I − V at the trial end, floored so that a decaying V still pulls.
-        slope = torch.clamp(i_final - v_final, min=spec.phantom_slope_floor * theta)
-        a_v = a_v - tau_m * grad_end_times.clamp(min=0) / slope
+    drive = spike_drive(out_times, out_sample, out_neuron, out_current, grad_out_times, batch,
+                        neurons, spec)
     columns = torch.arange(neurons, device=weight.device)
     for n in reversed(range(spec.num_steps)):
         t0 = n * dt
@@ -315,7 +309,21 @@ def adjoint(saved, grad_out_times, grad_end_times, grad_trace, spec: LayerSpec,
     return grad_in, grad_weight_t.T, grad_recurrent
 
 
-def _spike_drive(times, sample, neuron, current, grad_times, batch, neurons, spec: LayerSpec):
+def initial_adjoint(grad_end_times, v_final, i_final, spec: LayerSpec) -> torch.Tensor:
+    """a_V at the trial end: zero, or the phantom-spike jump of silent neurons.
+
+    Phantom spikes (Nowotny et al. 2022 §4.1) pull a silent neuron towards spiking only: with
+    the first-spike loss that is exactly the label neuron (∂L/∂t > 0 there, < 0 for the
+    others). The slope I − V at the trial end is floored at phantom_slope_floor·ϑ so that a
+    decaying V still pulls.
+    """
+    if grad_end_times is None:
+        return torch.zeros_like(v_final)
+    slope = torch.clamp(i_final - v_final, min=spec.phantom_slope_floor * spec.constants.threshold)
+    return -spec.constants.tau_mem * grad_end_times.clamp(min=0) / slope
+
+
+def spike_drive(times, sample, neuron, current, grad_times, batch, neurons, spec: LayerSpec):
     """∂L/∂t_k per output spike: the incoming gradient plus the regularisation drive, which
     in these units is −k_reg (n̄_l − ν)/(N_batch ϑ)·(I − ϑ) at a spike of neuron l."""
     drive = torch.zeros_like(times) if grad_times is None else grad_times.clone()
@@ -329,6 +337,39 @@ def _spike_drive(times, sample, neuron, current, grad_times, batch, neurons, spe
     return drive
 
 
+class TorchEngine:
+    """The torch path above: any device, recurrent layers included."""
+
+    simulate = staticmethod(simulate)
+    adjoint = staticmethod(adjoint)
+
+
+class TritonEngine:
+    """Triton kernels (`snndeploy.kernels.eventprop_triton`), imported on first use."""
+
+    @staticmethod
+    def simulate(*args):
+        from snndeploy.kernels import eventprop_triton
+
+        return eventprop_triton.simulate(*args)
+
+    @staticmethod
+    def adjoint(*args):
+        from snndeploy.kernels import eventprop_triton
+
+        return eventprop_triton.adjoint(*args)
+
+
+# Device type -> engine for feedforward layers; recurrent layers always use TorchEngine.
+ENGINES = {"cuda": TritonEngine}
+
+
+def engine_for(weight: torch.Tensor, recurrent_weight) -> type:
+    if recurrent_weight is not None:
+        return TorchEngine
+    return ENGINES.get(weight.device.type, TorchEngine)
+
+
 class EventPropFunction(torch.autograd.Function):
     """Autograd wrapper: inputs (input times, weight, recurrent weight or None); outputs
     (output times, end times, readout trace or empty, sample, neuron, step, current)."""
@@ -336,8 +377,9 @@ class EventPropFunction(torch.autograd.Function):
     @staticmethod
     def forward(ctx, in_times, weight, recurrent_weight, in_sample, in_neuron, in_offsets,
                 batch_size, spec):
+        engine = engine_for(weight, recurrent_weight)
         with torch.no_grad():
-            out, trace, v_final, i_final = simulate(
+            out, trace, v_final, i_final = engine.simulate(
                 in_times.detach(), in_sample, in_neuron, in_offsets, weight.detach(),
                 None if recurrent_weight is None else recurrent_weight.detach(), batch_size,
                 spec)
@@ -362,8 +404,9 @@ class EventPropFunction(torch.autograd.Function):
         saved = (in_times, in_sample, in_neuron, ctx.in_offsets, weight, recurrent_weight,
                  out_times, out_sample, out_neuron, ctx.out_offsets, out_current, v_final,
                  i_final, ctx.batch_size)
+        engine = engine_for(weight, recurrent_weight)
         with torch.no_grad():
-            grad_in, grad_weight, grad_recurrent = adjoint(
+            grad_in, grad_weight, grad_recurrent = engine.adjoint(
                 saved, grad_times, grad_end if spec.spiking else None,
                 grad_trace if (grad_trace is not None and grad_trace.numel()) else None, spec,
                 ctx.needs_input_grad[0])
