@@ -7,7 +7,7 @@ import json
 import click
 
 from snndeploy.layers import BACKENDS
-from snndeploy.train.architecture import NEURONS
+from snndeploy.train.architecture import NEURONS, SPIKE_FUNCTIONS
 from snndeploy.train.losses import LOSSES
 from snndeploy.train.run import run_training
 
@@ -36,6 +36,9 @@ from snndeploy.train.run import run_training
 @click.option("--threshold", "spike_threshold", type=float, default=1.0, show_default=True,
               help="Spike threshold of every neuron.")
 @click.option("--tau-mem", type=float, default=None, help="Membrane time constant (lif only).")
+@click.option("--spike-fn", type=click.Choice(sorted(SPIKE_FUNCTIONS)), default="multi",
+              show_default=True, help="Spikes per time step: multi (v // threshold) or single.")
+@click.option("--bias", is_flag=True, help="Give conv and dense layers a bias (default: none).")
 @click.option("--device", default="cpu", show_default=True, help="cpu or cuda.")
 @click.option("--out", type=click.Path(), default="runs/train", show_default=True,
               help="Folder for checkpoints, metrics.csv/.jsonl and learning_curve.png.")
@@ -49,7 +52,9 @@ def command(ctx: click.Context, source: str, as_json: bool, **options) -> None:
     \b
     Architecture notation: 34x34x2-8c3-2p-16c3-2p-10 (input HxWxC, NcK conv,
     Kp sum / Ka adjusted-average / Km max pooling, N dense), or 700-128-128-20.
-    Every conv and dense layer is followed by a spiking neuron layer.
+    Every conv and dense layer is followed by a spiking neuron layer; --neuron,
+    --backend, --threshold, --tau-mem, --spike-fn and --bias shape those layers
+    (a model() file builds its own).
 
     \b
     Example:

@@ -67,6 +67,7 @@ def run_training(source: str, out: "str | Path", *, data: str = "digits",
                  loss: str = "sum-ce", epochs: int = 3, batch_size: int = 32, lr: float = 1e-3,
                  seed: int = 0, device: str = "cpu", resume: bool = False,
                  spike_threshold: float = 1.0, tau_mem: Optional[float] = None,
+                 spike_fn: str = "multi", bias: bool = False,
                  progress: bool = True) -> TrainingRun:
     """Train `source` (architecture string or model .py file) on dataset `data`; checkpoints,
     metrics and the learning curve go to `out`. `limit` keeps the first samples of each split."""
@@ -80,10 +81,11 @@ def run_training(source: str, out: "str | Path", *, data: str = "digits",
         )
     torch_device = check_device(device)
     loss_fn = get_loss(loss)
-    neuron_options = {"spike_threshold": spike_threshold}
+    neuron_options = {"spike_threshold": spike_threshold, "spike_fn": spike_fn}
     if tau_mem is not None:
         neuron_options["tau_mem"] = tau_mem
-    spec = ModelSpec.from_source(source, neuron=neuron, backend=backend, **neuron_options)
+    spec = ModelSpec.from_source(source, neuron=neuron, backend=backend, bias=bias,
+                                 **neuron_options)
     data_options = _data_options(data_root, dt_us, limit)
     train_set = get_dataset(data, "train", **data_options)
     test_set = get_dataset(data, "test", **data_options)
@@ -99,7 +101,7 @@ def run_training(source: str, out: "str | Path", *, data: str = "digits",
     options = {"source": source, "data": data, "data_options": data_options, "neuron": neuron,
                "backend": backend, "loss": loss, "epochs": epochs, "batch_size": batch_size,
                "lr": lr, "seed": seed, "device": device, "spike_threshold": spike_threshold,
-               "tau_mem": tau_mem}
+               "tau_mem": tau_mem, "spike_fn": spike_fn, "bias": bias}
     history = fit(model, make_loader(train_set, batch_size, shuffle=True, seed=seed), loss_fn,
                   epochs, lr=lr, device=torch_device,
                   val_loader=make_loader(test_set, batch_size, shuffle=False), seed=seed,
