@@ -18,7 +18,7 @@ from snndeploy.train import (
     seed_everything,
 )
 
-SPEC = ModelSpec.from_source("2x4x4-12-3", neuron="iaf", backend="exodus")
+SPEC = ModelSpec.from_source("4x4x2-12-3", neuron="iaf", backend="exodus")
 
 
 def tiny_task(samples=48, steps=6, seed=0):
@@ -31,9 +31,9 @@ def tiny_task(samples=48, steps=6, seed=0):
     return torch.utils.data.TensorDataset(frames, labels)
 
 
-def _net(seed=0):
+def _net(seed=0, spec=SPEC):
     seed_everything(seed)
-    return SPEC.build()
+    return spec.build()
 
 
 def _weights(net):
@@ -69,16 +69,19 @@ def test_epoch_order_depends_on_seed_and_epoch_only():
     assert list(EpochShuffleSampler(20, seed=5)) != list(EpochShuffleSampler(20, seed=4))
 
 
-def test_resume_continues_exactly(tmp_path):
+@pytest.mark.parametrize("spec", [
+    SPEC, ModelSpec.from_source("4x4x2-2c3-12-3", neuron="lif", backend="exodus", tau_mem=5.0)
+], ids=["iaf-dense", "lif-conv-trainable-tau"])
+def test_resume_continues_exactly(tmp_path, spec):
     data = tiny_task()
-    common = dict(lr=0.05, progress=False, model_spec=SPEC, seed=3)
-    straight = _net()
+    common = dict(lr=0.05, progress=False, model_spec=spec, seed=3)
+    straight = _net(spec=spec)
     fit(straight, make_loader(data, 8, seed=3), SumOverTimeCrossEntropy(), 3,
         checkpoint_dir=tmp_path / "straight", **common)
-    interrupted = _net()
+    interrupted = _net(spec=spec)
     fit(interrupted, make_loader(data, 8, seed=3), SumOverTimeCrossEntropy(), 1,
         checkpoint_dir=tmp_path / "split", **common)
-    resumed = _net(seed=42)  # different initial weights: the checkpoint must overwrite them
+    resumed = _net(seed=42, spec=spec)  # other initial weights: the checkpoint overwrites them
     history = fit(resumed, make_loader(data, 8, seed=3), SumOverTimeCrossEntropy(), 3,
                   checkpoint_dir=tmp_path / "split", resume=True, **common)
     assert [row["epoch"] for row in history] == [1, 2, 3]
