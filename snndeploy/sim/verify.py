@@ -1,0 +1,242 @@
+"""`verify`: the float model, its QuantizedModel, the time-stepped and the per-event chip
+simulation on the same samples, side by side, as a CI gate.
+
+Stages and what is compared (per sample, per time bin of the dataset's dt):
+  float      the trained model on the binned frames;
+  quantized  `snndeploy.quantize(model, target)` on the same frames;
+  timestep   `simulate(config, events, "timestep")` of `map_to_chip(quantized, target)`:
+             must equal `quantized` spike for spike in every layer (any difference fails);
+  event      `simulate(config, events, "event")`, the chip: differs from timestep where the
+             chip's one-spike-per-update rule bites (see snndeploy.sim); the difference is
+             measured, and the accuracy gap float -> event is checked against `tolerance`.
+Prediction everywhere: the class with most output spikes (lowest index on ties), none (-1,
+counted wrong) when no output neuron spiked - the chip's readout has no answer then.
+Spike agreement: fraction of (sample, bin, output neuron) spike counts equal to the previous
+stage's. First divergence: the earliest bin, then the first layer in network order, then the
+first neuron (channel, y, x) whose count differs, with the sample index.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+import numpy as np
+import torch
+
+from snndeploy.errors import SnnDeployError
+from snndeploy.sim.network import SimNetwork
+from snndeploy.sim.simulate import Monitor, as_network, simulate
+from snndeploy.sim.timestep import topological_order
+
+
+@dataclass(frozen=True)
+class Divergence:
+    """Where two stages first disagree."""
+
+    sample: int
+    layer: str
+    neuron: tuple[int, ...]
+    step: int
+    expected: int
+    got: int
+
+    def __str__(self) -> str:
+        return (f"sample {self.sample}, {self.layer}, neuron {self.neuron}, bin {self.step}: "
+                f"{self.expected} vs {self.got} spikes")
+
+
+@dataclass
+class StageRow:
+    name: str
+    accuracy: float
+    compared_with: str | None = None
+    agreement: float | None = None
+    first_divergence: Divergence | None = None
+
+
+@dataclass
+class VerifyReport:
+    """One row per stage, and why the gate failed (empty when it passed)."""
+
+    rows: list[StageRow]
+    samples: int
+    tolerance: float | None
+    failures: list[str] = field(default_factory=list)
+
+    @property
+    def passed(self) -> bool:
+        return not self.failures
+
+    def table(self) -> str:
+        lines = [f"{'stage':<10} | {'accuracy':>8} | {'spike agreement':<26} | first divergence"]
+        for row in self.rows:
+            agreement = "" if row.agreement is None else f"{row.agreement:.4%} vs {row.compared_with}"
+            divergence = "" if row.compared_with is None else (str(row.first_divergence) if row.first_divergence else "none")
+            lines.append(f"{row.name:<10} | {row.accuracy:>8.4f} | {agreement:<26} | {divergence}")
+        lines.append(f"{self.samples} samples; " + ("PASSED" if self.passed else "FAILED: " + "; ".join(self.failures)))
+        return "\n".join(lines)
+
+    def to_dict(self) -> dict:
+        return {
+            "samples": self.samples,
+            "tolerance": self.tolerance,
+            "passed": self.passed,
+            "failures": self.failures,
+            "stages": [
+                {
+                    "name": row.name,
+                    "accuracy": row.accuracy,
+                    "compared_with": row.compared_with,
+                    "spike_agreement": row.agreement,
+                    "first_divergence": None if row.first_divergence is None else vars(row.first_divergence),
+                }
+                for row in self.rows
+            ],
+        }
+
+
+def _spiking_modules(model: torch.nn.Module) -> list[torch.nn.Module]:
+    """Neuron layers in forward order (snndeploy or sinabs style: they have spike_threshold)."""
+    return [m for m in model.modules() if hasattr(m, "spike_threshold") and callable(getattr(m, "reset_states", None))]
+
+
+def _reset(model: torch.nn.Module) -> None:
+    for module in _spiking_modules(model):
+        module.reset_states()
+
+
+def _run_model(model: torch.nn.Module, frames: torch.Tensor, record: bool) -> tuple[np.ndarray, list[np.ndarray]]:
+    """(T, outputs) output counts and, if `record`, each neuron layer's (T, ...) spikes."""
+    layers: list[np.ndarray] = []
+    hooks = []
+    if record:
+        for module in _spiking_modules(model):
+            hooks.append(module.register_forward_hook(
+                lambda _m, _i, out: layers.append(out.detach().reshape(frames.shape[0], -1).numpy())
+            ))
+    try:
+        _reset(model)
+        with torch.no_grad():
+            out = model(frames[None])
+    finally:
+        for hook in hooks:
+            hook.remove()
+    return out.reshape(frames.shape[0], -1).numpy(), layers
+
+
+def _predict(counts: np.ndarray) -> int:
+    totals = counts.sum(0)
+    return int(np.argmax(totals)) if totals.size and totals.max() > 0 else -1
+
+
+def _core_spikes(result, net: SimNetwork, steps: int, dt_us: int) -> dict[int, np.ndarray]:
+    """Monitored spikes binned into (steps, c·h·w) counts per core."""
+    binned = {}
+    for index in net.cores:
+        shape = net.cores[index].output_shape
+        mine = result.spikes[result.spikes["core"] == index]
+        counts = np.zeros((steps, *shape), np.int64)
+        np.add.at(counts, (mine["t"] // dt_us, mine["p"], mine["y"], mine["x"]), 1)
+        binned[index] = counts.reshape(steps, -1)
+    return binned
+
+
+def _class_counts(core_counts: np.ndarray, net: SimNetwork, output_core: int) -> np.ndarray:
+    """(steps, classes) from an output core's (steps, c·h·w) counts through the readout."""
+    shape = net.cores[output_core].output_shape
+    per_channel = core_counts.reshape(core_counts.shape[0], shape[0], -1).sum(2)
+    if net.readout is None:
+        return per_channel
+    return per_channel[:, list(net.readout.channels())]
+
+
+def _first_divergence(sample: int, names: list[str], shapes: list[tuple], a: list[np.ndarray], b: list[np.ndarray]):
+    best = None
+    for layer, (name, shape, x, y) in enumerate(zip(names, shapes, a, b)):
+        differ = np.argwhere(x != y)
+        if len(differ):
+            step, flat = (int(v) for v in differ[0])
+            key = (step, layer)
+            if best is None or key < best[0]:
+                neuron = tuple(int(v) for v in np.unravel_index(flat, shape))
+                best = (key, Divergence(sample, name, neuron, step, int(x[step, flat]), int(y[step, flat])))
+    return None if best is None else best[1]
+
+
+def _dataset_indices(dataset, limit: int | None) -> range:
+    return range(len(dataset) if limit is None else min(limit, len(dataset)))
+
+
+def compare_stages(model, quantized, config, dataset, *, limit=None, tolerance=None, hop_delay_us=0) -> VerifyReport:
+    """Run the four stages on `dataset` (an EventDataset: events(i), label(i), dt_us,
+    duration_us, frames(i)) and build the report. `config`: ChipConfig or SimNetwork."""
+    net = as_network(config)
+    order = topological_order(net)
+    output_core = net.readout.core if net.readout is not None else order[-1]
+    layer_names = [f"core {i}" for i in order]
+    layer_shapes = [net.cores[i].output_shape for i in order]
+    dt, duration = int(dataset.dt_us), int(dataset.duration_us)
+    steps = -(-duration // dt)
+    indices = _dataset_indices(dataset, limit)
+    if len(indices) == 0:
+        raise SnnDeployError("verify: the dataset has no samples")
+    correct = {name: 0 for name in ("float", "quantized", "timestep", "event")}
+    equal = {name: 0 for name in ("quantized", "timestep", "event")}
+    entries = 0
+    divergence: dict[str, Divergence | None] = {"quantized": None, "timestep": None, "event": None}
+    for sample in indices:
+        label = int(dataset.label(sample))
+        frames = dataset.frames(sample)
+        events = dataset.events(sample)
+        float_out, _ = _run_model(model, frames, record=False)
+        quant_out, quant_layers = _run_model(quantized, frames, record=True)
+        if len(quant_layers) != len(order):
+            raise SnnDeployError(
+                f"verify: the quantized model has {len(quant_layers)} neuron layers but the chip "
+                f"configuration {len(order)} cores; they must correspond one to one"
+            )
+        monitor = Monitor(cores=tuple(order))
+        stepped = simulate(net, events, "timestep", monitor, duration_us=duration, dt_us=dt)
+        chip = simulate(net, events, "event", monitor, duration_us=duration, dt_us=dt, hop_delay_us=hop_delay_us)
+        stepped_layers = [_core_spikes(stepped, net, steps, dt)[i] for i in order]
+        chip_layers = [_core_spikes(chip, net, steps, dt)[i] for i in order]
+        quant_int = [np.rint(layer).astype(np.int64) for layer in quant_layers]
+        outputs = {
+            "float": float_out,
+            "quantized": quant_out,
+            "timestep": _class_counts(stepped_layers[-1], net, output_core),
+            "event": _class_counts(chip_layers[-1], net, output_core),
+        }
+        for name, counts in outputs.items():
+            correct[name] += _predict(counts) == label
+        entries += float_out.size
+        previous = "float"
+        for name in ("quantized", "timestep", "event"):
+            equal[name] += int(np.sum(outputs[name] == outputs[previous]))
+            previous = name
+        pairs = {
+            "quantized": None,
+            "timestep": (quant_int, stepped_layers),
+            "event": (stepped_layers, chip_layers),
+        }
+        if divergence["quantized"] is None:
+            diff = np.argwhere(np.rint(float_out) != np.rint(quant_out))
+            if len(diff):
+                step, k = (int(v) for v in diff[0])
+                divergence["quantized"] = Divergence(sample, "output", (k,), step, int(float_out[step, k]), int(quant_out[step, k]))
+        for name, pair in pairs.items():
+            if pair is not None and divergence[name] is None:
+                divergence[name] = _first_divergence(sample, layer_names, layer_shapes, *pair)
+    total = len(indices)
+    rows = [StageRow("float", correct["float"] / total)]
+    previous = "float"
+    for name in ("quantized", "timestep", "event"):
+        rows.append(StageRow(name, correct[name] / total, previous, equal[name] / entries, divergence[name]))
+        previous = name
+    report = VerifyReport(rows, total, tolerance)
+    if divergence["timestep"] is not None:
+        report.failures.append(f"time-stepped simulation differs from the QuantizedModel at {divergence['timestep']}")
+    gap = abs(rows[0].accuracy - rows[3].accuracy)
+    if tolerance is not None and gap > tolerance:
+        report.failures.append(f"float vs chip (event) accuracy differ by {gap:.4f} > tolerance {tolerance}")
+    return report
