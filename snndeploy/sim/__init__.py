@@ -79,8 +79,9 @@ Readout: class k counts the spikes of channel channel_of_class[k] of the readout
 with most spikes, −1 if none spiked.
 
 Not modelled: the congestion balancer (drops events under load), the chip's stochastic
-behaviour (sinabs #53), the noise filter, the readout's moving average; the decimator and
-per-hop delays are modelled only as configured here.
+behaviour (sinabs #53), the DVS noise filter, the output decimator and the readout's moving
+average over the slow clock (the readout here counts spikes over the whole sample). The
+per-hop delay is a simulation option (default 0), not a chip measurement.
 """
 
 from snndeploy.sim.events import load_events, save_events, validate_events

@@ -50,5 +50,5 @@ def integrate_step(v, x, threshold_high, threshold_low, reset_to_zero, lo, hi):
     return v, spikes
 
 
-integrate_event_jit = numba.njit(cache=True)(integrate_event)
-integrate_step_jit = numba.njit(cache=True)(integrate_step)
+integrate_event_jit = numba.njit(cache=True, inline="always")(integrate_event)
+integrate_step_jit = numba.njit(cache=True, inline="always")(integrate_step)
