@@ -302,3 +302,16 @@ def test_bad_monitor_and_mode_raise():
         simulate(net, events([(0, 0, 0, 0)]), monitor=Monitor(cores=(3,)))
     with pytest.raises(SnnDeployError, match="outside"):
         simulate(net, events([(0, 0, 0, 0)]), monitor=Monitor(neurons=((0, 1, 0, 0),), times=(0,)))
+
+
+def test_timestep_convolution_stays_exact_when_sums_can_exceed_float32():
+    # Σ|w| = 64·16·16·127 and 9 events per pixel bound the partial sums above 2^24, so the
+    # float64 path runs; per-event and time-stepped must agree (positive weights < threshold).
+    weights = np.full((1, 64, 16, 16), 127)
+    core = SimCore(weights=weights, input_shape=(64, 16, 16), threshold_high=200, threshold_low=0)
+    net = SimNetwork({0: core}, InputStage(size=(16, 16, 64), destinations=(Destination(0),)), slow_clock_period_us=100)
+    stream = events([(t, 3, 5, 7) for t in range(9)])
+    stepped = simulate(net, stream, "timestep")
+    chip = simulate(net, stream, "event")
+    assert stepped.counts[0].tolist() == chip.counts[0].tolist() == [9 * 127 // 200]
+    assert stepped.final_state[0].ravel().tolist() == chip.final_state[0].ravel().tolist() == [9 * 127 % 200]

@@ -2,8 +2,8 @@
 
 Core by core in topological order (destinations form a DAG), over all steps at once:
 input counts per step (routed input events binned by t // dt plus the pooled, shifted spike
-counts of source cores in the same step) -> exact integer convolution (float64 holds every
-sum exactly: |sum| < 2^53) -> per step and neuron `integrate_step(v, conv + bias·leak)`.
+counts of source cores in the same step) -> exact integer convolution (in float32 when no
+sum can reach 2^24, else float64, exact below 2^53) -> per step and neuron `integrate_step(v, conv + bias·leak)`.
 """
 
 from __future__ import annotations
@@ -38,6 +38,11 @@ def _scan(drive, v, threshold_high, threshold_low, reset_to_zero, lo, hi, probe_
     return spikes, probed
 
 
+def _exact_float_type(bound: int) -> torch.dtype:
+    """float32 when every partial sum is an integer below 2^24 (exact there), else float64."""
+    return torch.float32 if bound < 2**24 else torch.float64
+
+
 def topological_order(net: SimNetwork) -> list[int]:
     """Core indices so that every core comes after all cores sending to it."""
     incoming = {i: 0 for i in net.cores}
@@ -64,8 +69,11 @@ def _send(spikes: np.ndarray, dest: Destination, target: np.ndarray) -> None:
     destination: address // pool, channel + shift; addresses outside the target are dropped."""
     steps, channels, height, width = spikes.shape
     pool = dest.pool
-    padded = np.zeros((steps, channels, math.ceil(height / pool) * pool, math.ceil(width / pool) * pool), np.int64)
-    padded[:, :, :height, :width] = spikes
+    if height % pool or width % pool:
+        padded = np.zeros((steps, channels, math.ceil(height / pool) * pool, math.ceil(width / pool) * pool), np.int64)
+        padded[:, :, :height, :width] = spikes
+    else:
+        padded = spikes
     pooled = padded.reshape(steps, channels, padded.shape[2] // pool, pool, padded.shape[3] // pool, pool).sum((3, 5))
     c = min(channels, target.shape[1] - dest.channel_shift)
     h, w = min(pooled.shape[2], target.shape[2]), min(pooled.shape[3], target.shape[3])
@@ -88,12 +96,15 @@ def simulate_timestep(
     probed = np.zeros((len(probe.times), len(probe.neurons)), np.int64)
     for index in topological_order(net):
         core = net.cores[index]
-        frames = torch.from_numpy(drive_in[index]).to(torch.float64)
+        counts_in = drive_in[index]
+        bound = int(counts_in.max(initial=0)) * int(np.abs(core.weights).sum((1, 2, 3)).max(initial=0))
+        dtype = _exact_float_type(max(bound, int(counts_in.sum())))
+        frames = torch.from_numpy(counts_in).to(dtype)
         conv = torch.nn.functional.conv2d(
-            frames, torch.from_numpy(core.weights).to(torch.float64), stride=core.stride, padding=core.padding
+            frames, torch.from_numpy(core.weights).to(dtype), stride=core.stride, padding=core.padding
         )
         coverage = torch.nn.functional.conv2d(
-            frames.sum((0, 1))[None, None], torch.ones((1, 1, *core.weights.shape[2:]), dtype=torch.float64),
+            frames.sum((0, 1))[None, None], torch.ones((1, 1, *core.weights.shape[2:]), dtype=dtype),
             stride=core.stride, padding=core.padding,
         )
         synops[index] = int(coverage.sum().item()) * core.weights.shape[0]
