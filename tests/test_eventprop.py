@@ -338,3 +338,37 @@ def test_training_lowers_the_loss():
         optimizer.step()
         losses.append(loss.item())
     assert losses[-1] < 0.6 * losses[0]
+
+
+# -- the ordinary training loop ------------------------------------------------------------
+
+def test_fit_trains_an_eventprop_network_on_yinyang_times():
+    from snndeploy.data.yinyang import YinYangDataset
+    from snndeploy.eventprop import EventPropLoss, build_eventprop_network
+    from snndeploy.train import fit
+
+    torch.set_default_dtype(torch.float32)
+    data = YinYangDataset("train", size=96, seed=3, t_early=0.0, t_late=20.0, t_bias=0.0)
+    loader = torch.utils.data.DataLoader(data, batch_size=32)
+    torch.manual_seed(0)
+    net = build_eventprop_network([5, 30, 3], loss="first_spike", dt=1.0, num_steps=40,
+                                  hidden_weight_mean=1.5, hidden_weight_std=1.5,
+                                  output_weight_mean=0.3, output_weight_std=0.3)
+    before = [p.detach().clone() for p in net.parameters()]
+    history = fit(net, loader, EventPropLoss("first_spike", dt=1.0), epochs=2, lr=5e-3,
+                  progress=False)
+    assert len(history) == 2 and history[-1]["train_loss"] < history[0]["train_loss"]
+    assert all(not torch.equal(a, b) for a, b in zip(before, net.parameters()))
+
+
+def test_network_takes_rasters_for_voltage_losses():
+    from snndeploy.eventprop import EventPropLoss, build_eventprop_network
+
+    net = build_eventprop_network([6, 10, 3], loss="sum_exp", dt=1.0)
+    raster = (torch.rand(4, 25, 2, 3, generator=torch.Generator().manual_seed(0)) < 0.2).double()
+    out = net.double()(raster)
+    assert out.shape == (4, 25, 3)
+    loss = EventPropLoss("sum_exp", dt=1.0)
+    loss(out, torch.tensor([0, 1, 2, 0])).backward()
+    assert loss.predict(out).shape == (4,)
+    assert all(p.grad is not None for p in net.parameters())
