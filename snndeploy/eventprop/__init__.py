@@ -17,12 +17,13 @@ from snndeploy.eventprop.losses import (
     sum_exp_loss,
     sum_loss,
 )
+from snndeploy.eventprop.nir_export import eventprop_to_nir
 from snndeploy.eventprop.network import EventPropLoss, EventPropNetwork, build_eventprop_network
 from snndeploy.eventprop.spikes import SpikeTrain, first_spike_times
 
 __all__ = [
     "EventPropFunction", "EventPropLIF", "EventPropLoss", "EventPropNetwork", "EventPropReadout",
-    "FirstSpikeTime", "LOSSES", "build_eventprop_network",
+    "FirstSpikeTime", "LOSSES", "build_eventprop_network", "eventprop_to_nir",
     "LayerSpec", "NeuronConstants", "Regularisation", "SpikeTrain", "advance_state",
     "first_spike_loss", "first_spike_times", "loss_spec", "max_loss",
     "per_step_cross_entropy_loss", "retreat_adjoint", "sum_exp_loss", "sum_loss",
