@@ -1,0 +1,79 @@
+"""The Iris flower data set (150 samples, 4 features, 3 classes), shipped in iris.csv.
+
+Attribution: R.A. Fisher (1936), "The use of multiple measurements in taxonomic problems",
+Annals of Eugenics 7(2):179-188; UCI Machine Learning Repository, Iris,
+https://doi.org/10.24432/C56C76, licensed CC BY 4.0. Values as in Fisher's paper.
+
+    from snndeploy.data.iris import IrisDataset, load_iris
+    X, Y = load_iris()                      # (150, 4) float64 cm, (150,) int64
+    test = IrisDataset("test")              # 30 samples; latency-coded times (4,), label
+
+Split (seeded, stratified): with `numpy.random.default_rng(seed)` each class's 50 indices are
+permuted; the first `test_per_class` (10) go to "test", the rest to "train" (120 / 30).
+Encoding (paper 001, after Bohte et al.): feature value n becomes the spike time
+T (1 − (n − min n) / (max n − min n)), min / max over all 150 samples, T = `t_max` (16).
+"""
+
+from __future__ import annotations
+
+from importlib import resources
+
+import numpy as np
+import torch
+
+from snndeploy.errors import SnnDeployError
+
+CLASSES = ("setosa", "versicolor", "virginica")
+SPLITS = ("train", "test")
+T_MAX = 16.0
+
+
+def load_iris() -> tuple[np.ndarray, np.ndarray]:
+    """All 150 samples: features (150, 4) float64 in cm, labels (150,) int64."""
+    with resources.files("snndeploy.data").joinpath("iris.csv").open("r") as handle:
+        table = np.loadtxt(handle, delimiter=",", comments="#")
+    return table[:, :4], table[:, 4].astype(np.int64)
+
+
+def latency_encode_iris(features: np.ndarray, t_max: float = T_MAX) -> np.ndarray:
+    """Spike times T (1 − normalised feature), normalised by the min / max over the full data set."""
+    full, _ = load_iris()
+    low, high = full.min(axis=0), full.max(axis=0)
+    return t_max * (1.0 - (np.asarray(features, dtype=np.float64) - low) / (high - low))
+
+
+def split_indices(split: str, seed: int = 0, test_per_class: int = 10) -> np.ndarray:
+    """Sample indices of `split` (stratified, seeded; see the module docstring)."""
+    if split not in SPLITS:
+        raise SnnDeployError(f"unknown split {split!r} for dataset 'iris'; choose one of {SPLITS}")
+    _, labels = load_iris()
+    rng = np.random.default_rng(seed)
+    chosen = []
+    for label in range(len(CLASSES)):
+        members = rng.permutation(np.flatnonzero(labels == label))
+        chosen.append(members[:test_per_class] if split == "test" else members[test_per_class:])
+    return np.sort(np.concatenate(chosen))
+
+
+class IrisDataset(torch.utils.data.Dataset):
+    """Iris (Fisher 1936, UCI, CC BY 4.0): 4 latency-coded features, 3 classes, 120/30 split."""
+
+    def __init__(self, split: str = "train", seed: int = 0, t_max: float = T_MAX, test_per_class: int = 10) -> None:
+        index = split_indices(split, seed, test_per_class)
+        features, labels = load_iris()
+        self.split = split
+        self.classes = CLASSES
+        self.num_classes = len(CLASSES)
+        self.features = features[index]
+        self.labels = labels[index]
+        self.spike_times = latency_encode_iris(self.features, t_max)
+
+    def __len__(self) -> int:
+        return len(self.labels)
+
+    def __getitem__(self, index: int) -> tuple[torch.Tensor, int]:
+        return torch.from_numpy(self.spike_times[index]), int(self.labels[index])
+
+    def tensors(self) -> tuple[torch.Tensor, torch.Tensor]:
+        """All samples: spike times (N, 4) float64 and labels (N,) int64."""
+        return torch.from_numpy(self.spike_times), torch.from_numpy(self.labels)

@@ -1,0 +1,39 @@
+"""XOR as spike latencies (paper 001 Table 1, after Mostert et al.): 4 samples, 2 classes.
+
+    from snndeploy.data.xor import XorDataset
+    times, label = XorDataset()[3]      # times (3,) = (t_a, t_b, t_bias), label int
+
+Input bit 0 spikes at `t_early` (0.0), bit 1 at `t_late` (T = 2.0); label = a XOR b. A third
+input spikes at `t_bias` (0.0) for every sample: without a reference spike the patterns (0, 0)
+and (1, 1) differ only by a time shift, which a time-invariant network cannot tell apart.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+import torch
+
+CLASSES = ("equal", "different")
+BITS = np.array([[0, 0], [0, 1], [1, 0], [1, 1]])
+
+
+class XorDataset(torch.utils.data.Dataset):
+    """XOR (4 samples) as spike latencies with a bias spike; the same 4 samples for every split."""
+
+    def __init__(self, split: str = "train", t_early: float = 0.0, t_late: float = 2.0, t_bias: float = 0.0) -> None:
+        self.split = split
+        self.classes = CLASSES
+        self.num_classes = len(CLASSES)
+        self.labels = (BITS[:, 0] ^ BITS[:, 1]).astype(np.int64)
+        times = t_early + BITS * (t_late - t_early)
+        self.spike_times = np.concatenate([times, np.full((4, 1), float(t_bias))], axis=1).astype(np.float64)
+
+    def __len__(self) -> int:
+        return len(self.labels)
+
+    def __getitem__(self, index: int) -> tuple[torch.Tensor, int]:
+        return torch.from_numpy(self.spike_times[index]), int(self.labels[index])
+
+    def tensors(self) -> tuple[torch.Tensor, torch.Tensor]:
+        """All samples: spike times (4, 3) float64 and labels (4,) int64."""
+        return torch.from_numpy(self.spike_times), torch.from_numpy(self.labels)
