@@ -1,0 +1,116 @@
+"""ChipConfig: exact JSON round trip, atomic writes, validation errors with JSON paths, samna."""
+
+import json
+import os
+import sys
+import types
+
+import pytest
+
+from snndeploy.errors import SnnDeployError
+from snndeploy.mapping import ChipConfig, CoreConfig, Destination, DvsConfig, InputConfig, ReadoutConfig
+
+
+def small_config(source="external") -> ChipConfig:
+    weights0 = [[[[1, 2], [3, 4]]], [[[-5, 6], [7, -8]]]]  # (2, 1, 2, 2)
+    weights1 = [[[[c + 2 * f]] for c in range(2)] for f in range(3)]  # (3, 2, 1, 1)
+    dvs = DvsConfig(polarity="merge", roi=(0, 0, 4, 4), pooling=1, mirror_x=True) if source == "dvs" else None
+    shape = (2, 5, 5) if source == "dvs" else (1, 5, 5)
+    return ChipConfig(
+        target="speck2f",
+        input=InputConfig(source=source, shape=shape, destinations=(Destination(core=3),), dvs=dvs),
+        cores=[
+            CoreConfig(core=3, layer_name="0", input_shape=(1, 5, 5), neuron_shape=(2, 4, 4), kernel_size=2, stride=1,
+                       padding=0, weights=weights0, biases=[-1, 0], threshold_high=10, threshold_low=-20,
+                       leak_enable=True, destinations=(Destination(core=0, pooling=2),)),
+            CoreConfig(core=0, layer_name="3", input_shape=(2, 2, 2), neuron_shape=(3, 2, 2), kernel_size=1, stride=1,
+                       padding=0, weights=weights1, biases=None, threshold_high=7, threshold_low=-32768, reset="zero",
+                       initial_state=[[[1, 2], [3, 4]]] * 3, monitor=True),
+        ],
+        readout=ReadoutConfig(core=0, num_classes=1, channel_of_class=(0,)),
+        metadata={"note": "test", "scale": 0.5},
+    )
+
+
+@pytest.mark.parametrize("source", ["external", "dvs"])
+def test_round_trip_is_exact(tmp_path, source):
+    config = small_config(source)
+    path = config.to_json(tmp_path / "chip.json")
+    again = ChipConfig.from_json(path)
+    assert again == config
+    assert again.to_dict() == config.to_dict()
+    assert json.loads(path.read_text())["format_version"] == 1
+    again.to_json(tmp_path / "second.json")
+    assert (tmp_path / "second.json").read_text() == path.read_text()
+
+
+def test_write_is_atomic_and_leaves_no_temp_files(tmp_path, monkeypatch):
+    path = tmp_path / "chip.json"
+    small_config().to_json(path)
+    before = path.read_text()
+
+    def broken_replace(src, dst):
+        raise OSError("disk full")
+
+    monkeypatch.setattr(os, "replace", broken_replace)
+    with pytest.raises(OSError):
+        small_config("dvs").to_json(path)
+    assert path.read_text() == before
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["chip.json"]
+
+
+def test_truncated_file_names_file_and_position(tmp_path):
+    path = small_config().to_json(tmp_path / "chip.json")
+    text = path.read_text()
+    path.write_text(text[: len(text) // 2])
+    with pytest.raises(SnnDeployError, match=r"chip.json: not valid JSON at line \d+ column \d+"):
+        ChipConfig.from_json(path)
+
+
+def edit(mutate):
+    data = small_config().to_dict()
+    mutate(data)
+    return data
+
+
+@pytest.mark.parametrize(
+    "mutate, message",
+    [
+        (lambda d: d["cores"][1].update(reset="leaky"), r"\$\.cores\[1\]\.reset: 'leaky' is not one of"),
+        (lambda d: d["cores"][0].update(threshold_high=10.0), r"\$\.cores\[0\]\.threshold_high = 10\.0 must be written as an integer"),
+        (lambda d: d["cores"][0]["weights"][1][0][1].pop(), r"\$\.cores\[0\]\.weights\[1\]\[0\]\[1\] must have 2 entries"),
+        (lambda d: d["cores"][0]["weights"][1][0][1].__setitem__(0, 128), r"\$\.cores\[0\]\.weights\[1\]\[0\]\[1\]\[0\] = 128 is outside the 8-bit range"),
+        (lambda d: d["cores"][0].update(neuron_shape=[2, 3, 3]), r"\$\.cores\[0\]\.neuron_shape: \[2, 3, 3\] disagrees"),
+        (lambda d: d["cores"][0]["destinations"][0].update(core=5), r"\$\.cores\[0\]\.destinations\[0\]\.core: core 5 is not configured"),
+        (lambda d: d["cores"][0]["destinations"][0].update(pooling=3), r"\$\.cores\[0\]\.destinations\[0\]\.pooling: 3 is not one of"),
+        (lambda d: d["cores"][0]["destinations"][0].update(pooling=1), r"\$\.cores\[0\]\.destinations\[0\]: sends \(c, h, w\) = \[2, 4, 4\] to core 0"),
+        (lambda d: d["cores"][1].update(core=3), r"\$\.cores\[1\]\.core: core 3 is configured twice"),
+        (lambda d: d["cores"][1].update(threshold_high=0), r"\$\.cores\[1\]\.threshold_high must be positive"),
+        (lambda d: d["cores"][1].update(threshold_low=-40000), r"\$\.cores\[1\]\.threshold_low = -40000 is outside the 16-bit range"),
+        (lambda d: d.update(format_version=99), r"\$\.format_version is 99"),
+        (lambda d: d.pop("cores"), r"\$: 'cores' is a required property"),
+        (lambda d: d["input"].update(source="usb"), r"\$\.input\.source"),
+        (lambda d: d["readout"].update(channel_of_class=[7]), r"\$\.readout\.channel_of_class\[0\] = 7"),
+        (lambda d: d["cores"][0].update(extra=1), r"\$\.cores\[0\]: Additional properties"),
+    ],
+)
+def test_invalid_content_names_json_path(tmp_path, mutate, message):
+    path = tmp_path / "bad.json"
+    path.write_text(json.dumps(edit(mutate)))
+    with pytest.raises(SnnDeployError, match=message) as info:
+        ChipConfig.from_json(path)
+    assert "bad.json" in str(info.value)
+
+
+def test_to_json_refuses_an_invalid_config(tmp_path):
+    config = small_config()
+    config.cores[0].threshold_high = -3
+    with pytest.raises(SnnDeployError, match="threshold_high must be positive"):
+        config.to_json(tmp_path / "x.json")
+    assert not (tmp_path / "x.json").exists()
+
+
+def test_to_samna_without_samna_is_a_clear_error(monkeypatch):
+    monkeypatch.setitem(sys.modules, "samna", None)
+    with pytest.raises(SnnDeployError, match="needs the vendor runtime 'samna'"):
+        small_config().to_samna()
