@@ -19,6 +19,7 @@ from snndeploy.errors import SnnDeployError
 COMMAND_MODULES: tuple[str, ...] = (
     "snndeploy.cli.train",
     "snndeploy.cli.evaluate",
+    "snndeploy.cli.demo",
     "snndeploy.cli.simulate",
 )
 

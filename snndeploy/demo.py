@@ -1,0 +1,261 @@
+"""The whole pipeline on the shipped dataset: `run_demo()` and `snndeploy demo`.
+
+Stages, each timed: data (the shipped digits or a tonic dataset, binned at dt) -> train a
+spiking CNN (`snndeploy.train.fit`) -> float accuracy -> quantize to the target's integer grid
+(`snndeploy.quantize`) -> quantized accuracy -> map onto the target's cores
+(`snndeploy.map_to_chip`, writes chip.json) -> simulate the chip configuration bit-accurately,
+time-stepped and per event (`snndeploy.sim.simulate`) -> plots. The result is one table.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import tempfile
+import time
+from contextlib import contextmanager
+from dataclasses import asdict, dataclass, field, replace
+from pathlib import Path
+from typing import Callable, Iterator
+
+import numpy as np
+import torch
+from tqdm.auto import tqdm
+
+from snndeploy.data import get_dataset
+from snndeploy.errors import SnnDeployError
+from snndeploy.plots import plot_event_raster, plot_learning_curve
+
+
+@dataclass(frozen=True)
+class DemoSettings:
+    """What the demo trains and how long: `PRESETS` holds the default and the --fast one."""
+
+    dt_us: int = 20_000
+    epochs: int = 6
+    batch_size: int = 32
+    lr: float = 2e-3
+    backend: str = "exodus"
+    train_limit: int | None = None  # first n training samples (None: all)
+    test_limit: int | None = None  # first n test samples, used for every accuracy
+    architecture: str | None = None  # None: DEFAULT_ARCHITECTURES for the dataset
+
+
+PRESETS: dict[str, DemoSettings] = {
+    "default": DemoSettings(),
+    "fast": DemoSettings(epochs=2, lr=5e-3, train_limit=480, test_limit=48),
+}
+
+# Conv nets in the notation of `snndeploy.train.architecture`; "{input}" is the dataset's HxWxC.
+DEFAULT_ARCHITECTURES: dict[str, str] = {
+    "digits": "{input}-8c3s2-16c3s2-{classes}",
+    "nmnist": "{input}-8c3s2-16c3s2-{classes}",
+    "dvsgesture": "{input}-8c3s2-16c3s2-16c3s2-16c3s2-{classes}",
+}
+
+
+@dataclass
+class DemoResult:
+    """Everything the demo measured. Accuracies are fractions in [0, 1]."""
+
+    target: str
+    dataset: str
+    preset: str
+    architecture: str
+    settings: DemoSettings
+    train_samples: int
+    test_samples: int
+    float_accuracy: float | None = None
+    quantized_accuracy: float | None = None
+    chip_accuracy_timestep: float | None = None
+    chip_accuracy_event: float | None = None
+    # fraction of test samples whose per-event prediction equals the time-stepped one
+    event_timestep_agreement: float | None = None
+    cores_used: list[int] = field(default_factory=list)
+    memory_used: dict[str, dict[int, int]] = field(default_factory=dict)  # kind -> core -> entries
+    memory_limits: dict[str, dict[int, int]] = field(default_factory=dict)
+    synops_per_sample: float | None = None  # per-event mode, mean over test samples, all cores
+    synops_per_s: float | None = None  # the same over each sample's duration
+    over_bandwidth_samples: int | None = None  # samples where some core exceeded its SynOps/s
+    history: list[dict] = field(default_factory=list)
+    stage_seconds: dict[str, float] = field(default_factory=dict)
+    files: dict[str, str] = field(default_factory=dict)
+
+    def to_dict(self) -> dict:
+        """JSON-ready dictionary (what `snndeploy demo --json` prints)."""
+        document = asdict(self)
+        document["settings"] = asdict(self.settings)
+        return document
+
+    def rows(self) -> list[tuple[str, str]]:
+        """(metric, value) rows of the summary table, in pipeline order."""
+        rows = [
+            ("pipeline", f"{self.dataset} -> {self.target} ({self.preset})"),
+            ("network", self.architecture),
+            ("samples", f"{self.train_samples} train / {self.test_samples} test"),
+        ]
+        accuracies = (
+            ("float accuracy", self.float_accuracy),
+            ("quantized accuracy", self.quantized_accuracy),
+            ("chip-sim accuracy (time-stepped)", self.chip_accuracy_timestep),
+            ("chip-sim accuracy (per event)", self.chip_accuracy_event),
+            ("per event = time-stepped prediction", self.event_timestep_agreement),
+        )
+        rows += [(name, _percent(value)) for name, value in accuracies if value is not None]
+        if self.cores_used:
+            total = len(next(iter(self.memory_limits.values()), {})) or "?"
+            rows.append(("cores used", f"{len(self.cores_used)} of {total}: {self.cores_used}"))
+        for kind, per_core in self.memory_used.items():
+            used = sum(per_core.values())
+            available = sum(self.memory_limits.get(kind, {}).get(core, 0) for core in per_core)
+            rows.append((f"{kind} memory", f"{used / 1024:.1f} Ki of {available / 1024:.1f} Ki "
+                                           "on the cores used"))
+        if self.synops_per_sample is not None:
+            rows.append(("SynOps per sample", f"{self.synops_per_sample:,.0f}"))
+            rows.append(("SynOps/s", f"{self.synops_per_s:,.0f}"))
+        if self.over_bandwidth_samples:
+            rows.append(("samples over SynOps/s limit", str(self.over_bandwidth_samples)))
+        rows += [(f"time: {stage}", f"{seconds:.1f} s") for stage, seconds in self.stage_seconds.items()]
+        rows.append(("time: total", f"{sum(self.stage_seconds.values()):.1f} s"))
+        return rows
+
+    def table(self) -> str:
+        """The summary as an aligned two-column text table."""
+        rows = self.rows()
+        width = max(len(metric) for metric, _ in rows)
+        lines = [f"{'metric'.ljust(width)}  value", f"{'-' * width}  {'-' * 24}"]
+        lines += [f"{metric.ljust(width)}  {value}" for metric, value in rows]
+        return "\n".join(lines)
+
+
+def _percent(fraction: float) -> str:
+    return f"{100.0 * fraction:.1f} %"
+
+
+def _architecture(dataset_name: str, train_set, settings: DemoSettings) -> str:
+    if settings.architecture is not None:
+        return settings.architecture
+    if dataset_name not in DEFAULT_ARCHITECTURES:
+        raise SnnDeployError(
+            f"the demo has no default network for dataset {dataset_name!r}; pass an architecture "
+            f"(datasets with one: {', '.join(sorted(DEFAULT_ARCHITECTURES))})"
+        )
+    _, channels, height, width = train_set.frame_shape
+    return DEFAULT_ARCHITECTURES[dataset_name].format(
+        input=f"{height}x{width}x{channels}", classes=train_set.num_classes
+    )
+
+
+class _Stages:
+    """Times each stage into a dict and reports progress lines through `say`."""
+
+    def __init__(self, say: Callable[[str], None]) -> None:
+        self.seconds: dict[str, float] = {}
+        self.say = say
+
+    @contextmanager
+    def stage(self, name: str) -> Iterator[None]:
+        self.say(f"[{len(self.seconds) + 1}] {name} ...")
+        start = time.perf_counter()
+        yield
+        self.seconds[name] = time.perf_counter() - start
+
+
+def _write_json(path: Path, document: dict) -> None:
+    handle, temp_name = tempfile.mkstemp(dir=path.parent, prefix=path.name, suffix=".tmp")
+    try:
+        with os.fdopen(handle, "w") as stream:
+            json.dump(document, stream, indent=2)
+        os.chmod(temp_name, 0o644)
+        os.replace(temp_name, path)
+    except BaseException:
+        Path(temp_name).unlink(missing_ok=True)
+        raise
+
+
+def _output_spike_train(counts: torch.Tensor, dt_us: int) -> tuple[np.ndarray, np.ndarray]:
+    """(times_us, neuron) of per-bin spike counts (time, neurons), each spike at its bin's middle."""
+    counts_np = counts.detach().round().to(torch.int64).clamp(min=0).numpy()
+    steps, neurons = np.nonzero(counts_np)
+    repeats = counts_np[steps, neurons]
+    times = (np.repeat(steps, repeats) * dt_us + dt_us // 2).astype(np.int64)
+    return times, np.repeat(neurons, repeats)
+
+
+def run_demo(
+    target: str = "speck2f",
+    dataset: str = "digits",
+    *,
+    fast: bool = False,
+    out_dir: str | os.PathLike = "snndeploy-demo",
+    seed: int = 0,
+    settings: DemoSettings | None = None,
+    progress: bool = True,
+    say: Callable[[str], None] = lambda line: None,
+) -> DemoResult:
+    """Train, quantize, map and simulate a spiking CNN; write plots and result.json to `out_dir`.
+
+    `settings` overrides the preset (`PRESETS["fast"]` with fast=True, else "default");
+    `progress` shows tqdm bars; `say` receives one line per stage.
+    """
+    from snndeploy.train import architecture as arch_module
+    from snndeploy.train.losses import SumOverTimeCrossEntropy
+    from snndeploy.train.loop import evaluate, fit, make_loader, reset_states
+
+    preset = "fast" if fast else "default"
+    settings = settings or PRESETS[preset]
+    out = Path(out_dir)
+    if out.exists() and not out.is_dir():
+        raise SnnDeployError(f"output folder {out} exists and is not a folder; pick a folder path")
+    stages = _Stages(say)
+
+    with stages.stage("data"):
+        train_set = get_dataset(dataset, "train", dt_us=settings.dt_us)
+        test_set = get_dataset(dataset, "test", dt_us=settings.dt_us)
+        train_indices = list(range(min(len(train_set), settings.train_limit or len(train_set))))
+        test_indices = list(range(min(len(test_set), settings.test_limit or len(test_set))))
+        train_part = torch.utils.data.Subset(train_set, train_indices)
+        test_part = torch.utils.data.Subset(test_set, test_indices)
+    architecture = _architecture(dataset, train_set, settings)
+    result = DemoResult(
+        target=target, dataset=dataset, preset=preset, architecture=architecture,
+        settings=settings, train_samples=len(train_part), test_samples=len(test_part),
+    )
+
+    with stages.stage("train"):
+        torch.manual_seed(seed)
+        model = arch_module.build_model(architecture, neuron="iaf", backend=settings.backend)
+        loss = SumOverTimeCrossEntropy()
+        test_loader = make_loader(test_part, 64, shuffle=False)
+        result.history = fit(
+            model, make_loader(train_part, settings.batch_size, seed=seed), loss,
+            settings.epochs, lr=settings.lr, seed=seed, progress=progress, val_loader=test_loader,
+        )
+
+    with stages.stage("evaluate float"):
+        result.float_accuracy = evaluate(model, test_loader, loss)["accuracy"]
+        sample_frames, _ = test_set[test_indices[0]]
+        model.eval()
+        reset_states(model)
+        with torch.no_grad():
+            float_counts = model(sample_frames[None])[0]
+        reset_states(model)
+
+    with stages.stage("plots"):
+        out.mkdir(parents=True, exist_ok=True)
+        result.files["learning_curve"] = str(
+            plot_learning_curve(result.history, out / "learning_curve.png",
+                                title=f"{architecture} on {dataset}"))
+        width, height, channels = test_set.sensor_size
+        outputs = {"float": _output_spike_train(float_counts, settings.dt_us)}
+        result.files["raster"] = str(plot_event_raster(
+            test_set.events(test_indices[0]), outputs, out / "raster.png",
+            input_size=(channels, height, width), duration_us=test_set.duration_us,
+            class_names=test_set.classes,
+            title=f"test sample 0 (label {test_set.classes[test_set.label(test_indices[0])]})",
+        ))
+
+    result.stage_seconds = stages.seconds
+    result.files["result"] = str(out / "result.json")
+    _write_json(out / "result.json", result.to_dict())
+    return result
