@@ -56,6 +56,7 @@ def test_config_fields_reach_the_simulator():
     assert second.reset_to_zero and second.weights.shape == (12, 4, 4, 4)
     assert net.input.dvs and net.input.mirror_x and net.input.size == (8, 8, 2)
     assert net.readout.channels() == (0, 4, 8) and net.monitored_cores == (5,)
+    assert net.layer_names == {3: "conv1", 5: "dense"}
     assert net.synops_per_s_limit == {3: 1e6, 5: 1e6}
 
 

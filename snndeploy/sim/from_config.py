@@ -58,4 +58,5 @@ def network_from_config(config: "ChipConfig | str | os.PathLike") -> SimNetwork:
         state_bits=config.state_bits,
         synops_per_s_limit={} if limit is None else {index: float(limit) for index in cores},
         monitored_cores=tuple(core.core for core in config.cores if core.monitor),
+        layer_names={core.core: core.layer_name for core in config.cores},
     )

@@ -138,6 +138,7 @@ class SimNetwork:
     state_bits: int = 16
     synops_per_s_limit: dict[int, float] = field(default_factory=dict)
     monitored_cores: tuple[int, ...] = ()  # cores whose output spikes are recorded by default
+    layer_names: dict[int, str] = field(default_factory=dict)  # core -> network layer it holds
 
     def __post_init__(self) -> None:
         self.cores = dict(sorted(self.cores.items()))

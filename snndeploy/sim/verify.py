@@ -173,7 +173,7 @@ def compare_stages(model, quantized, config, dataset, *, limit=None, tolerance=N
     net = as_network(config)
     order = topological_order(net)
     output_core = net.readout.core if net.readout is not None else order[-1]
-    layer_names = [f"core {i}" for i in order]
+    layer_names = [f"core {i}" + (f" ({net.layer_names[i]})" if net.layer_names.get(i) else "") for i in order]
     layer_shapes = [net.cores[i].output_shape for i in order]
     dt, duration = int(dataset.dt_us), int(dataset.duration_us)
     steps = -(-duration // dt)
