@@ -93,7 +93,8 @@ def main() -> None:
         print(json.dumps(worker(args.worker[0], int(args.worker[1]))))
         return
     rows = []
-    print("| method | T | hidden spikes | kept for backward (MB) | peak extra RSS (MB) | time (s) |")
+    print("| method | T | hidden spikes | kept for backward (MB) | peak extra RSS (MB) "
+          "| time (s) |")
     print("|---|---|---|---|---|---|")
     for method in args.methods:
         for steps in args.steps:

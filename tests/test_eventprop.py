@@ -106,7 +106,8 @@ def _rk4(derivative, state, h, steps):
         k2 = derivative([s + dh / 2 * k for s, k in zip(state, k1)])
         k3 = derivative([s + dh / 2 * k for s, k in zip(state, k2)])
         k4 = derivative([s + dh * k for s, k in zip(state, k3)])
-        state = [s + dh / 6 * (a + 2 * b + 2 * c + d) for s, a, b, c, d in zip(state, k1, k2, k3, k4)]
+        state = [s + dh / 6 * (a + 2 * b + 2 * c + d)
+                 for s, a, b, c, d in zip(state, k1, k2, k3, k4)]
     return state
 
 
@@ -220,7 +221,8 @@ def test_coincident_spikes_and_inputs_on_step_boundaries():
     with torch.no_grad():
         model[0].weight[1] = model[0].weight[0]
     hidden = model[0](x)
-    same_step = torch.unique(torch.stack([hidden.sample, hidden.step]), dim=1, return_counts=True)[1]
+    same_step = torch.unique(torch.stack([hidden.sample, hidden.step]), dim=1,
+                             return_counts=True)[1]
     assert (same_step > 1).any()
     pairs = {}
     for b, j, t in zip(hidden.sample.tolist(), hidden.neuron.tolist(), hidden.times.tolist()):

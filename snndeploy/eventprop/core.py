@@ -120,7 +120,8 @@ def _crossing_times(v0, i0, reset_coef, lo, pad_u, pad_w, cb, cj, c: NeuronConst
     eps = torch.finfo(lo.dtype).eps
     tolerance = 4 * eps * c.dt
     # V is known to a few ulps of its terms: stop there (a step of that size is noise)
-    v_noise = 16 * eps * (theta + (v0 - reset_coef).abs() + i0.abs() + pad_w[cb, :, cj].abs().sum(1))
+    v_noise = 16 * eps * (theta + (v0 - reset_coef).abs() + i0.abs()
+                          + pad_w[cb, :, cj].abs().sum(1))
     for _ in range(ROOT_ITERATIONS):
         v, i = trajectory(x)
         f = v - theta
@@ -130,7 +131,8 @@ def _crossing_times(v0, i0, reset_coef, lo, pad_u, pad_w, cb, cj, c: NeuronConst
         newton = x - f / torch.where(slope > 0, slope, torch.ones_like(slope))
         inside = (slope > 0) & (newton >= lo) & (newton <= hi)
         x_next = torch.where(inside, newton, 0.5 * (lo + hi))
-        converged = ((x_next - x).abs() <= tolerance) | (hi - lo <= tolerance) | (f.abs() <= v_noise)
+        converged = (((x_next - x).abs() <= tolerance) | (hi - lo <= tolerance)
+                     | (f.abs() <= v_noise))
         x = torch.where(f.abs() <= v_noise, x, x_next)
         if bool(converged.all()):
             break

@@ -38,7 +38,8 @@ class _EventPropLayer(nn.Module):
                 "must both be ≥ 1"
             )
         self.in_features, self.out_features = in_features, out_features
-        self.tau_mem, self.tau_syn, self.threshold = float(tau_mem), float(tau_syn), float(threshold)
+        self.tau_mem, self.tau_syn = float(tau_mem), float(tau_syn)
+        self.threshold = float(threshold)
         NeuronConstants(self.tau_mem, self.tau_syn, self.threshold, 1.0)  # validates
         std = 1.0 / math.sqrt(in_features) if weight_std is None else weight_std
         self.weight = nn.Parameter(torch.randn(out_features, in_features) * std + weight_mean)

@@ -66,7 +66,8 @@ def eventprop_to_nir(model: nn.Module, dt: Optional[float] = None):
             continue
         if not isinstance(layer, (EventPropLIF, EventPropReadout)):
             raise SnnDeployError(
-                f"eventprop_to_nir: module {index} ({type(layer).__name__}) is not an EventProp layer"
+                f"eventprop_to_nir: module {index} ({type(layer).__name__}) is not an "
+                "EventProp layer"
             )
         weight = layer.weight.detach().cpu().numpy().astype(np.float32)
         size = layer.out_features
