@@ -59,3 +59,19 @@ def test_dataset_items_and_registry():
     assert T.shape == (20, 5) and Y.shape == (20,)
     with pytest.raises(SnnDeployError, match="split"):
         YinYangDataset("bogus")
+
+
+def test_iris_and_xor_shipped_and_registered():
+    from snndeploy.data.iris import load_iris
+
+    X, Y = load_iris()
+    assert X.shape == (150, 4) and np.bincount(Y).tolist() == [50, 50, 50]
+    train, test = get_dataset("iris", "train"), get_dataset("iris", "test")
+    assert len(train) == 120 and len(test) == 30
+    from snndeploy.data.iris import split_indices
+
+    assert not set(split_indices("train")) & set(split_indices("test"))
+    times, _ = test.tensors()
+    assert times.min() >= 0.0 and times.max() <= 16.0
+    xor = get_dataset("xor")
+    assert xor.labels.tolist() == [0, 1, 1, 0] and xor.spike_times.shape == (4, 3)

@@ -13,7 +13,9 @@ from typing import Callable
 import torch
 
 from snndeploy.data.digits import DigitEventsDataset
+from snndeploy.data.iris import IrisDataset
 from snndeploy.data.tonic_adapters import tonic_factory
+from snndeploy.data.xor import XorDataset
 from snndeploy.data.yinyang import YinYangDataset
 from snndeploy.errors import SnnDeployError
 
@@ -25,6 +27,8 @@ DATASETS: dict[str, DatasetFactory] = {
     "dvsgesture": tonic_factory("dvsgesture"),
     "shd": tonic_factory("shd"),
     "yinyang": YinYangDataset,
+    "iris": IrisDataset,
+    "xor": XorDataset,
 }
 
 
