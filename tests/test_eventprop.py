@@ -403,3 +403,29 @@ def test_nir_export_writes_cubalif_nodes_with_dt(tmp_path):
     readout = eventprop_to_nir(build_eventprop_network([4, 6, 2], loss="sum", dt=1.0))
     assert isinstance(readout.nodes["synapse1"], nir.LI)
     assert ("membrane1", "output") in readout.edges
+
+
+def test_deployment_blockers_explain_iaf_and_lif_targets():
+    import tomllib
+    from pathlib import Path
+
+    from snndeploy.eventprop import build_eventprop_network, deployment_blockers
+    from snndeploy.eventprop.deployment import nearest_decay_shift
+
+    root = Path(__file__).resolve().parents[1]
+    speck = tomllib.loads((root / "hw_targets" / "speck2e.toml").read_text())
+    net = build_eventprop_network([5, 8, 3], loss="first_spike", tau_mem=20.0, tau_syn=5.0)
+    blockers = deployment_blockers(net, speck)
+    assert any("layer 0" in b and "tau_syn=5.0" in b for b in blockers)
+    assert any("layer 1" in b and "integrate-and-fire" in b for b in blockers)
+    lif_target = {"name": "lif-chip", "slow_clock_period_us": 1000,
+                  "neuron": {"model": "lif", "resets": ["subtract", "zero"],
+                             "decay_shift_min": 1, "decay_shift_max": 15}}
+    shift, tau = nearest_decay_shift(20.0, 1.0, 1, 15)
+    assert shift == 4 and tau == pytest.approx(-1.0 / math.log(1 - 1 / 16))
+    suggestion = [b for b in deployment_blockers(net, lif_target) if "bit-shift" in b]
+    assert len(suggestion) == 2 and f"tau_mem={tau:.3f} ms" in suggestion[0]
+    fitted = build_eventprop_network([5, 8, 3], loss="first_spike", tau_mem=tau, tau_syn=5.0)
+    remaining = deployment_blockers(fitted, lif_target)
+    assert not any("bit-shift" in b for b in remaining)
+    assert len(remaining) == 2 and all("tau_syn" in b for b in remaining)

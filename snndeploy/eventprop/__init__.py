@@ -6,6 +6,7 @@ time steps: layers exchange `SpikeTrain` event lists and keep only spike records
 """
 
 from snndeploy.eventprop.core import EventPropFunction, LayerSpec, Regularisation
+from snndeploy.eventprop.deployment import deployment_blockers
 from snndeploy.eventprop.dynamics import NeuronConstants, advance_state, retreat_adjoint
 from snndeploy.eventprop.layers import EventPropLIF, EventPropReadout, FirstSpikeTime
 from snndeploy.eventprop.losses import (
@@ -23,7 +24,8 @@ from snndeploy.eventprop.spikes import SpikeTrain, first_spike_times
 
 __all__ = [
     "EventPropFunction", "EventPropLIF", "EventPropLoss", "EventPropNetwork", "EventPropReadout",
-    "FirstSpikeTime", "LOSSES", "build_eventprop_network", "eventprop_to_nir",
+    "FirstSpikeTime", "LOSSES", "build_eventprop_network", "deployment_blockers",
+    "eventprop_to_nir",
     "LayerSpec", "NeuronConstants", "Regularisation", "SpikeTrain", "advance_state",
     "first_spike_loss", "first_spike_times", "loss_spec", "max_loss",
     "per_step_cross_entropy_loss", "retreat_adjoint", "sum_exp_loss", "sum_loss",
