@@ -137,3 +137,16 @@ def predict(first_times: torch.Tensor) -> torch.Tensor:
     """Class = output neuron with the earliest first spike; −1 when no output fires."""
     earliest = first_times.argmin(dim=1)
     return torch.where(torch.isfinite(first_times).any(dim=1), earliest, torch.full_like(earliest, -1))
+
+
+class FirstSpikeTimeLoss:
+    """`first_spike_loss` with fixed τ0, τ1, γ and silent-output time, as a `loss_fn(outputs, labels)`
+    with `predict(outputs)`: the form `snndeploy.train.fit` / `evaluate` take."""
+
+    def __init__(self, tau0: float, tau1: float, gamma: float, no_spike_time: float) -> None:
+        self.tau0, self.tau1, self.gamma, self.no_spike_time = tau0, tau1, gamma, no_spike_time
+
+    def __call__(self, first_times: torch.Tensor, labels: torch.Tensor) -> torch.Tensor:
+        return first_spike_loss(first_times, labels, self.tau0, self.tau1, self.gamma, self.no_spike_time)
+
+    predict = staticmethod(predict)

@@ -23,7 +23,7 @@ from snndeploy.data.iris import IrisDataset
 from snndeploy.data.xor import XorDataset
 from snndeploy.data.yinyang import YinYangDataset
 from snndeploy.errors import SnnDeployError
-from snndeploy.fp.network import FPNetwork, first_spike_loss, predict
+from snndeploy.fp.network import FirstSpikeTimeLoss, FPNetwork, predict
 from snndeploy.fp.simulate import NeuronParameters
 
 
@@ -80,6 +80,11 @@ def build_network(preset: FPPreset, n_inputs: int, n_classes: int, seed: int) ->
     )
 
 
+def preset_loss(preset: FPPreset) -> FirstSpikeTimeLoss:
+    """The preset's first-spike-time loss (τ0, τ1, γ, silent-output time)."""
+    return FirstSpikeTimeLoss(preset.tau0, preset.tau1, preset.gamma, preset.no_spike_time)
+
+
 def accuracy(network: FPNetwork, times: torch.Tensor, labels: torch.Tensor, batch_size: int = 500) -> float:
     """Fraction of samples whose label neuron fires first (silent outputs count as wrong)."""
     correct = 0
@@ -116,6 +121,7 @@ def train_fp(
     network = build_network(preset, train_times.shape[1], train_set.num_classes, seed)
     optimizer = torch.optim.Adam(network.parameters(), lr=preset.learning_rate, betas=(0.9, 0.999), eps=1e-8)
     batch = preset.batch_size or len(train_labels)
+    loss_fn = preset_loss(preset)
     history = []
     for epoch in range(epochs if epochs is not None else preset.epochs):
         order = np.random.default_rng(seed + epoch).permutation(len(train_labels))
@@ -124,10 +130,7 @@ def train_fp(
         for start in range(0, len(order), batch):
             index = torch.from_numpy(order[start:start + batch])
             optimizer.zero_grad()
-            loss = first_spike_loss(
-                network(train_times[index]), train_labels[index],
-                preset.tau0, preset.tau1, preset.gamma, preset.no_spike_time,
-            )
+            loss = loss_fn(network(train_times[index]), train_labels[index])
             loss.backward()
             optimizer.step()
             losses.append(loss.item())
