@@ -57,6 +57,20 @@ def test_built_conv_net_layers_and_shapes():
     assert out.shape == (3, 4, 10)
 
 
+def test_pooling_tokens_build_snndeploy_pooling_layers():
+    from snndeploy.layers import pooling
+
+    net = build_model("34x34x2-8c3-2p-16c3-2a-2m-10")
+    kinds = [type(layer) for layer in net]
+    assert kinds == [nn.Conv2d, IAF, pooling.SumPool2d, nn.Conv2d, IAF, pooling.AvgPool2d,
+                     pooling.MaxPool2d, nn.Flatten, nn.Linear, IAF]
+    assert net[5].adjusted
+    assert all(net[i].kernel_size == (2, 2) for i in (2, 5, 6))
+    # 34 -c3-> 32 -2p-> 16 -c3-> 14 -2a-> 7 -2m-> 3: 16*3*3 features reach the dense layer
+    assert net[8].in_features == 16 * 3 * 3
+    assert net(torch.rand(2, 3, 2, 34, 34)).shape == (2, 3, 10)
+
+
 def test_dense_net_flattens_its_input():
     net = build_model("2x3x4-5", neuron="iaf")
     assert [type(layer) for layer in net] == [nn.Flatten, nn.Linear, IAF]
