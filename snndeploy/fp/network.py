@@ -96,7 +96,7 @@ class FPNetwork(torch.nn.Module):
         self.last_stats: dict = {}
 
     def spike_times(self, input_times: torch.Tensor) -> torch.Tensor:
-        """All kept output spike times (B, N_out, max_spikes[-1]), +inf padding."""
+        """Output spike times (B, N_out, S), S <= max_spikes[-1] the largest count, +inf padding."""
         if input_times.shape[1] != self.sizes[0]:
             raise SnnDeployError(
                 f"FPNetwork: input has {input_times.shape[1]} channels, the network expects {self.sizes[0]}"

@@ -67,7 +67,8 @@ class NeuronParameters:
 
 @dataclass
 class LayerSpikes:
-    """Spike times (B, N, max_spikes) float64, ascending per neuron, padded with +inf."""
+    """Spike times (B, N, S) float64, ascending per neuron, padded with +inf; S is the largest
+    spike count in the batch (at least 1, at most the layer's max_spikes)."""
 
     times: np.ndarray
     saturated: int
@@ -187,7 +188,8 @@ def simulate_layer(
         w = weights[event_source[:, event]] * active[:, None]
         a += w * input_gain
         b -= w * input_gain
-    return LayerSpikes(out, int((count >= max_spikes).sum()))
+    used = max(int(count.max()) if count.size else 0, 1)  # drop all-padding columns
+    return LayerSpikes(out[:, :, :used], int((count >= max_spikes).sum()))
 
 
 def _fire_until(a, b, t_ref, count, out, t_end, params: NeuronParameters, max_spikes: int) -> None:
