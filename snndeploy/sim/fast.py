@@ -52,6 +52,11 @@ def _run(
     delayed_tail = 0
     recorded = np.empty((1024, 5), np.int64)
     n_recorded = 0
+    max_positions = 1
+    for s in range(n_cores):
+        max_positions = max(max_positions, table[s, H_OUT] * table[s, W_OUT])
+    position = np.empty(max_positions, np.int64)
+    kernel_offset = np.zeros(max_positions, np.int64)
     probed = np.zeros((probe_times.shape[0], probe_index.shape[0]), np.int64)
     n_probed = 0
     next_input = 0
@@ -140,64 +145,70 @@ def _run(
                     col1 = min(w_out - 1, x_base // sx) + 1
                     if row1 > row0 and col1 > col0:
                         synops[s] += c_out * (row1 - row0) * (col1 - col0)
+                # The covered neurons of one channel, in order (oy, ox): offset in the channel's
+                # neuron map and in the kernel; the same list serves every output channel f.
+                n_positions = 0
+                for oy in range(row0, row1):
+                    for ox in range(col0, col1):
+                        position[n_positions] = oy * w_out + ox
+                        kernel_offset[n_positions] = (y_base - oy * sy) * kx + x_base - ox * sx
+                        n_positions += 1
                 for f in range(c_out):
                     kernel_base = table[s, W_OFF] + (f * table[s, C_IN] + c) * ky * kx
-                    for oy in range(row0, row1):
-                        row_base = kernel_base + (y_base - oy * sy) * kx + x_base
-                        neuron_base = s_off + (f * h_out + oy) * w_out
-                        for ox in range(col0, col1):
-                            if phase == 0:
-                                w = bias[count_off + f]
-                            else:
-                                w = weights[row_base - ox * sx]
-                            n = neuron_base + ox
-                            v, spiked = integrate_event_jit(
-                                state[n], w, threshold_high, threshold_low, reset_to_zero, lo, hi
-                            )
-                            state[n] = v
-                            if spiked == 0:
+                    neuron_base = s_off + f * h_out * w_out
+                    for i in range(n_positions):
+                        if phase == 0:
+                            w = bias[count_off + f]
+                        else:
+                            w = weights[kernel_base + kernel_offset[i]]
+                        n = neuron_base + position[i]
+                        v, spiked = integrate_event_jit(
+                            state[n], w, threshold_high, threshold_low, reset_to_zero, lo, hi
+                        )
+                        state[n] = v
+                        if spiked == 0:
+                            continue
+                        counts[count_off + f] += 1
+                        if table[s, RECORD]:
+                            if n_recorded == recorded.shape[0]:
+                                recorded = _grow(recorded)
+                            recorded[n_recorded, 0] = now
+                            recorded[n_recorded, 1] = s
+                            recorded[n_recorded, 2] = f
+                            recorded[n_recorded, 3] = position[i] // w_out
+                            recorded[n_recorded, 4] = position[i] % w_out
+                            n_recorded += 1
+                        for d in range(dest_start[s], dest_start[s + 1]):
+                            target = dest_rows[d, 0]
+                            pool = dest_rows[d, 1]
+                            dc = f + dest_rows[d, 2]
+                            dy = (position[i] // w_out) // pool
+                            dx = (position[i] % w_out) // pool
+                            if dc >= table[target, C_IN] or dy >= table[target, H_IN] or dx >= table[target, W_IN]:
                                 continue
-                            counts[count_off + f] += 1
-                            if table[s, RECORD]:
-                                if n_recorded == recorded.shape[0]:
-                                    recorded = _grow(recorded)
-                                recorded[n_recorded, 0] = now
-                                recorded[n_recorded, 1] = s
-                                recorded[n_recorded, 2] = f
-                                recorded[n_recorded, 3] = oy
-                                recorded[n_recorded, 4] = ox
-                                n_recorded += 1
-                            for d in range(dest_start[s], dest_start[s + 1]):
-                                target = dest_rows[d, 0]
-                                pool = dest_rows[d, 1]
-                                dc = f + dest_rows[d, 2]
-                                dy = oy // pool
-                                dx = ox // pool
-                                if dc >= table[target, C_IN] or dy >= table[target, H_IN] or dx >= table[target, W_IN]:
-                                    continue
-                                if delay == 0:
-                                    if tail == fifo.shape[0]:
-                                        fifo = _grow(fifo)
-                                    fifo[tail, 0] = target
-                                    fifo[tail, 1] = dc
-                                    fifo[tail, 2] = dy
-                                    fifo[tail, 3] = dx
-                                    tail += 1
-                                elif now + delay < duration:
-                                    if delayed_tail == delayed.shape[0]:
-                                        if delayed_head > delayed.shape[0] // 2:
-                                            live = delayed_tail - delayed_head
-                                            delayed[:live] = delayed[delayed_head:delayed_tail].copy()
-                                            delayed_head = 0
-                                            delayed_tail = live
-                                        else:
-                                            delayed = _grow(delayed)
-                                    delayed[delayed_tail, 0] = now + delay
-                                    delayed[delayed_tail, 1] = target
-                                    delayed[delayed_tail, 2] = dc
-                                    delayed[delayed_tail, 3] = dy
-                                    delayed[delayed_tail, 4] = dx
-                                    delayed_tail += 1
+                            if delay == 0:
+                                if tail == fifo.shape[0]:
+                                    fifo = _grow(fifo)
+                                fifo[tail, 0] = target
+                                fifo[tail, 1] = dc
+                                fifo[tail, 2] = dy
+                                fifo[tail, 3] = dx
+                                tail += 1
+                            elif now + delay < duration:
+                                if delayed_tail == delayed.shape[0]:
+                                    if delayed_head > delayed.shape[0] // 2:
+                                        live = delayed_tail - delayed_head
+                                        delayed[:live] = delayed[delayed_head:delayed_tail].copy()
+                                        delayed_head = 0
+                                        delayed_tail = live
+                                    else:
+                                        delayed = _grow(delayed)
+                                delayed[delayed_tail, 0] = now + delay
+                                delayed[delayed_tail, 1] = target
+                                delayed[delayed_tail, 2] = dc
+                                delayed[delayed_tail, 3] = dy
+                                delayed[delayed_tail, 4] = dx
+                                delayed_tail += 1
     while n_probed < probe_times.shape[0] and probe_times[n_probed] < duration:
         for k in range(probe_index.shape[0]):
             probed[n_probed, k] = state[probe_index[k]]
