@@ -48,9 +48,9 @@ PRESETS: dict[str, DemoSettings] = {
 
 # Conv nets in the notation of `snndeploy.train.architecture`; "{input}" is the dataset's HxWxC.
 DEFAULT_ARCHITECTURES: dict[str, str] = {
-    "digits": "{input}-8c3s2-16c3s2-{classes}",
-    "nmnist": "{input}-8c3s2-16c3s2-{classes}",
-    "dvsgesture": "{input}-8c3s2-16c3s2-16c3s2-16c3s2-{classes}",
+    "digits": "{input}-8c3-2p-16c3-2p-{classes}",
+    "nmnist": "{input}-8c3-2p-16c3-2p-{classes}",
+    "dvsgesture": "{input}-4p-8c3-2p-16c3-2p-16c3-2p-{classes}",
 }
 
 
