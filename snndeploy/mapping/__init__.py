@@ -9,5 +9,9 @@ from snndeploy.mapping.config import (
     InputConfig,
     ReadoutConfig,
 )
+from snndeploy.mapping.mapper import ResourceReport, map_to_chip, resource_report
 
-__all__ = ["FORMAT_VERSION", "ChipConfig", "CoreConfig", "Destination", "DvsConfig", "InputConfig", "ReadoutConfig"]
+__all__ = [
+    "FORMAT_VERSION", "ChipConfig", "CoreConfig", "Destination", "DvsConfig", "InputConfig", "ReadoutConfig",
+    "ResourceReport", "map_to_chip", "resource_report",
+]
