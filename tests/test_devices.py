@@ -40,6 +40,26 @@ def network(dvs: bool = False, weight_scale: int = 1) -> SimNetwork:
                       slow_clock_period_us=500)
 
 
+def chip_config(dvs: bool = False, target: str = "speck2f"):
+    """The ChipConfig of `network()` (validated through its JSON form)."""
+    from snndeploy.mapping import ChipConfig, CoreConfig, Destination as Dest, DvsConfig, InputConfig
+
+    net = network()
+    cores = []
+    for index, core in net.cores.items():
+        cores.append(CoreConfig(
+            core=index, layer_name=f"layer{index}", input_shape=core.input_shape, neuron_shape=core.output_shape,
+            kernel_size=int(core.weights.shape[-1]), stride=core.stride[0], padding=core.padding[0],
+            weights=core.weights.tolist(), biases=core.bias.tolist(), threshold_high=core.threshold_high,
+            threshold_low=core.threshold_low, reset="zero" if core.reset_to_zero else "subtract",
+            leak_enable=core.leak_enable, destinations=tuple(Dest(d.core) for d in core.destinations),
+            monitor=True))
+    stage = (InputConfig("dvs", (2, 4, 4), (Dest(0),), DvsConfig()) if dvs
+             else InputConfig("external", (2, 4, 4), (Dest(0),)))
+    config = ChipConfig(target=target, input=stage, cores=cores, slow_clock_period_us=500)
+    return ChipConfig.from_dict(config.to_dict())
+
+
 def events(n: int = 200, seed: int = 1) -> np.ndarray:
     rng = np.random.default_rng(seed)
     out = np.zeros(n, EVENT_DTYPE)
@@ -93,16 +113,21 @@ def test_sim_device_rejects_out_of_order_and_unconfigured_and_closed():
         dev.reset()
 
 
-def test_run_events_and_validation_before_flash():
-    result = run_events(network(), events(), "sim:0", duration_us=6000)
+def test_run_events_and_validation_before_flash(tmp_path):
+    path = chip_config().to_json(tmp_path / "chip.json")
+    result = run_events(path, events(), "sim:0", duration_us=6000)
     assert result.flash.mismatches == ()
+    expected = simulate(network(), events(), "event", Monitor(cores=(0, 1)), duration_us=6000)
+    np.testing.assert_array_equal(result.spikes, expected.spikes)
+    with pytest.raises(WrongChipError, match="mapped for 'dynapcnn'"):
+        flash_config(chip_config(target="dynapcnn"), "sim:0")
     assert sum(result.counts_per_core().values()) == len(result.spikes) > 0
     with pytest.raises(DeviceError, match="core 0: weights must be 8-bit"):
         flash_config(network(weight_scale=40), "sim:0")
     big = network()
     big.cores = {9: big.cores[1]}
     big.input = InputStage((3, 3, 3), (Destination(9),))
-    with pytest.raises(DeviceError, match="cores 0..8"):
+    with pytest.raises(DeviceError, match=r"core 9: speck2f has cores \[0, 1, 2"):
         flash_config(big, "sim:0")
 
 
@@ -127,13 +152,6 @@ class Clock:
         self.now += seconds
 
 
-def _namespace_tree():
-    dims = types.SimpleNamespace(
-        input_shape=types.SimpleNamespace(feature_count=0, size=types.SimpleNamespace(x=0, y=0)),
-        stride=types.SimpleNamespace(x=1, y=1), padding=types.SimpleNamespace(x=0, y=0), kernel_size=1)
-    return dims
-
-
 def make_fake_samna(devices=(("Speck2fDevKit", "S1"),), opened=(), corrupt=None):
     calls: list = []
     samna = types.ModuleType("samna")
@@ -143,16 +161,23 @@ def make_fake_samna(devices=(("Speck2fDevKit", "S1"),), opened=(), corrupt=None)
 
     class Layer:
         def __init__(self):
-            self.dimensions = _namespace_tree()
+            self.dimensions = None
             self.destinations = [types.SimpleNamespace(enable=False, layer=0, pooling=1, feature_shift=0)
                                  for _ in range(2)]
             self.weights, self.biases, self.neurons_initial_value = [], [], []
             self.threshold_high = self.threshold_low = 0
             self.return_to_zero = self.leak_enable = self.monitor_enable = False
 
+    def namespace(**kw):
+        return types.SimpleNamespace(**kw)
+
     class SpeckConfiguration:
         def __init__(self):
             self.cnn_layers = [Layer() for _ in range(9)]
+            self.dvs_layer = namespace(
+                pooling=namespace(x=1, y=1), origin=namespace(x=0, y=0), cut=namespace(x=127, y=127),
+                mirror=namespace(x=False, y=False), destinations=[namespace(enable=False, layer=0, pooling=1,
+                                                                            feature_shift=0) for _ in range(2)])
 
     def event_class(name, fields):
         def init(self, **kw):
@@ -236,8 +261,8 @@ def fake(monkeypatch):
 def test_samna_flash_records_config(fake):
     samna = fake()
     net = network()
-    report = flash_config(net, "speck2fdevkit:0")
-    assert report.mismatches == () and len(report.compared) == 20
+    report = flash_config(chip_config(), "speck2fdevkit:0")
+    assert report.mismatches == () and len(report.compared) == 16
     applied = [c[1] for c in samna.calls if c[0] == "apply_configuration"][0]
     layer = applied.cnn_layers[0]
     # samna order: weights [c_out][c_in][kx][ky]
@@ -245,7 +270,7 @@ def test_samna_flash_records_config(fake):
     assert (layer.threshold_high, layer.threshold_low, layer.leak_enable, layer.return_to_zero) == (10, -20, True, False)
     assert applied.cnn_layers[1].return_to_zero is True
     assert [(d.enable, d.layer) for d in layer.destinations] == [(True, 1), (False, 0)]
-    assert layer.dimensions.input_shape.feature_count == 2 and layer.dimensions.kernel_size == 2
+    assert layer.dimensions["input_shape"]["feature_count"] == 2 and layer.dimensions["kernel_size"] == 2
     assert samna.calls[0] == ("open_device", "S1") and samna.calls[-1] == ("close_device",)
 
 
@@ -254,7 +279,7 @@ def test_samna_read_back_mismatch_is_an_error(fake):
         cfg.cnn_layers[1].threshold_high = 7
     fake(corrupt=corrupt)
     with pytest.raises(DeviceError, match="core 1: threshold_high: wrote 8, device holds 7"):
-        flash_config(network(), "speck2fdevkit:0")
+        flash_config(chip_config(), "speck2fdevkit:0")
 
 
 def test_samna_events_and_neuron_state(fake):
@@ -262,7 +287,7 @@ def test_samna_events_and_neuron_state(fake):
     clock = Clock()
     dev = open_device("speck2fdevkit:0")
     dev._clock, dev._sleep = clock, clock.sleep
-    dev.write_config(network())
+    dev.write_config(chip_config())
     stream = events(5)
     dev.send_events(stream)
     sent = [c[1] for c in samna.calls if c[0] == "write"][-1]
@@ -301,7 +326,9 @@ def test_samna_errors(fake):
         open_device("speck2fdevkit:0")
     fake(devices=(("DynapcnnDevKit", "D1"),))
     with pytest.raises(WrongChipError, match="has none"):
-        flash_config(network(dvs=True), "dynapcnndevkit:0")
+        flash_config(chip_config(dvs=True, target="dynapcnn"), "dynapcnndevkit:0")
+    with pytest.raises(DeviceError, match="configured from a ChipConfig"):
+        flash_config(network(), "dynapcnndevkit:0")
 
 
 def test_samna_listing(fake):

@@ -159,8 +159,6 @@ def core_fields(net) -> dict[str, object]:
         fields[prefix + "threshold_low"] = int(core.threshold_low)
         fields[prefix + "reset_to_zero"] = bool(core.reset_to_zero)
         fields[prefix + "leak_enable"] = bool(core.leak_enable)
-        fields[prefix + "stride"] = list(core.stride)
-        fields[prefix + "padding"] = list(core.padding)
         fields[prefix + "destinations"] = [[d.core, d.pool, d.channel_shift] for d in core.destinations]
     return fields
 
@@ -192,16 +190,27 @@ class Device(abc.ABC):
 
     # -- public interface --------------------------------------------------------------
     def write_config(self, config) -> FlashReport:
-        """Validate `config` (ChipConfig, its JSON path, or SimNetwork) against this device's
-        chip, write it, read it back and compare. Raises before writing when it does not fit;
-        mismatches after writing are reported in the FlashReport (and by the CLI as an error)."""
+        """Validate `config` (ChipConfig, its JSON path, or a SimNetwork for the sim backend)
+        against this device's chip, write it, read it back and compare. Raises before writing
+        when it does not fit or names another chip; read-back mismatches are listed in the
+        FlashReport (`flash_config` / the CLI turn them into an error)."""
         from snndeploy.devices.target import check_fits
+        from snndeploy.mapping import ChipConfig
+        from snndeploy.sim.network import SimNetwork
         from snndeploy.sim.simulate import as_network
 
         self._check_open()
-        net = as_network(config)
+        chip_config = None if isinstance(config, SimNetwork) else (
+            config if isinstance(config, ChipConfig) else ChipConfig.from_json(config))
+        if chip_config is not None and chip_config.target != self.name.kind.chip:
+            raise WrongChipError(
+                f"the configuration was mapped for {chip_config.target!r}, but {self.name} carries "
+                f"{self.name.kind.chip!r}; map the network for {self.name.kind.chip} "
+                f"(snndeploy map ... --target {self.name.kind.chip})"
+            )
+        net = as_network(chip_config if chip_config is not None else config)
         check_fits(net, self.name.kind)
-        self._write(net)
+        self._write(net, chip_config)
         self.network = net
         written = core_fields(net)
         return FlashReport(str(self.name), tuple(net.cores), tuple(written),
@@ -245,7 +254,9 @@ class Device(abc.ABC):
 
     # -- backend hooks -----------------------------------------------------------------
     @abc.abstractmethod
-    def _write(self, net) -> None: ...
+    def _write(self, net, chip_config) -> None:
+        """Write the validated network; chip_config is the ChipConfig it came from (None when
+        the caller passed a SimNetwork)."""
 
     @abc.abstractmethod
     def _read_back(self) -> dict[str, object]: ...

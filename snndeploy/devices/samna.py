@@ -9,12 +9,10 @@ samna is imported only when a samna device is listed or opened. The samna surfac
     model.get_sink_node() / model.get_source_node()
     samna.graph.source_to(sink_node) -> writer (.write(list_of_events))
     samna.graph.sink_from(source_node) -> buffer (.get_events() -> new events since last call)
-    samna.<chip>.configuration.<CONFIG_CLASS[chip]>(): .cnn_layers[i] with .weights
-        [c_out][c_in][kx][ky] (x before y, samna's order), .biases, .neurons_initial_value
-        [c][x][y], .threshold_high, .threshold_low, .return_to_zero, .leak_enable,
-        .monitor_enable, .dimensions (.input_shape.feature_count / .size.x / .size.y,
-        .stride.x/.y, .padding.x/.y, .kernel_size), .destinations[j] (.enable, .layer,
-        .pooling, .feature_shift)
+    ChipConfig.to_samna() (snndeploy.mapping) builds the configuration object; read back:
+        .cnn_layers[i] .weights [c_out][c_in][kx][ky], .biases, .neurons_initial_value [c][x][y],
+        .threshold_high, .threshold_low, .return_to_zero, .leak_enable, .destinations[j]
+        (.enable, .layer, .pooling, .feature_shift)
     samna.<chip>.event.Spike(layer, feature, x, y, timestamp)        input to / output of a core
     samna.<chip>.event.DvsEvent(x, y, p, timestamp)                   sensor-shaped input
     samna.<chip>.event.ReadNeuronValue(layer, feature, x, y) -> NeuronValue(layer, feature, x, y, neuron_state)
@@ -47,8 +45,6 @@ from snndeploy.devices.interface import (
 )
 from snndeploy.sim.raw import SPIKE_DTYPE
 
-CONFIG_CLASS = {"speck2f": "SpeckConfiguration", "speck2e": "SpeckConfiguration",
-                "dynapcnn": "DynapcnnConfiguration"}
 INSTALL_HINT = (
     "samna (SynSense's runtime) is not installed: `pip install samna` (it fetches the real wheel "
     "from SynSense's package index, so it needs network access to it). Without a board, use "
@@ -149,28 +145,11 @@ class SamnaDevice(Device):
             raise DeviceError(f"{self.name}: samna failed to {what}: {err}") from None
 
     # -- configuration -----------------------------------------------------------------
-    def _write(self, net) -> None:
-        cfg = getattr(self._chip.configuration, CONFIG_CLASS[self.name.kind.chip])()
-        monitored = set(net.monitored_cores or net.cores)
-        for index, core in net.cores.items():
-            layer = cfg.cnn_layers[index]
-            c_in, h_in, w_in = core.input_shape
-            dims = layer.dimensions
-            dims.input_shape.feature_count = c_in
-            dims.input_shape.size.x, dims.input_shape.size.y = w_in, h_in
-            dims.stride.y, dims.stride.x = core.stride
-            dims.padding.y, dims.padding.x = core.padding
-            dims.kernel_size = int(core.weights.shape[-1])
-            layer.weights = np.swapaxes(core.weights, 2, 3).tolist()
-            layer.biases = core.bias.tolist()
-            layer.neurons_initial_value = np.swapaxes(core.initial_state, 1, 2).tolist()
-            layer.threshold_high = core.threshold_high
-            layer.threshold_low = core.threshold_low
-            layer.return_to_zero = core.reset_to_zero
-            layer.leak_enable = core.leak_enable
-            layer.monitor_enable = index in monitored
-            for slot, dest in zip(layer.destinations, core.destinations):
-                slot.enable, slot.layer, slot.pooling, slot.feature_shift = True, dest.core, dest.pool, dest.channel_shift
+    def _write(self, net, chip_config) -> None:
+        if chip_config is None:
+            raise DeviceError(f"{self.name}: samna boards are configured from a ChipConfig (chip.json), "
+                              "not from a SimNetwork")
+        cfg = chip_config.to_samna()  # the one writer of samna configurations (snndeploy.mapping)
         self._call(lambda: self._model.apply_configuration(cfg), "apply the configuration")
         self._reset()
 
@@ -186,9 +165,6 @@ class SamnaDevice(Device):
             fields[prefix + "threshold_low"] = int(layer.threshold_low)
             fields[prefix + "reset_to_zero"] = bool(layer.return_to_zero)
             fields[prefix + "leak_enable"] = bool(layer.leak_enable)
-            dims = layer.dimensions
-            fields[prefix + "stride"] = [int(dims.stride.y), int(dims.stride.x)]
-            fields[prefix + "padding"] = [int(dims.padding.y), int(dims.padding.x)]
             fields[prefix + "destinations"] = [[int(d.layer), int(d.pooling), int(d.feature_shift)]
                                                for d in layer.destinations if d.enable]
         return fields

@@ -24,7 +24,7 @@ class SimDevice(Device):
         self._events: list[np.ndarray] = []
         self._returned_until_us = 0
 
-    def _write(self, net) -> None:
+    def _write(self, net, chip_config) -> None:
         self._reset()
 
     def _read_back(self) -> dict[str, object]:

@@ -1,41 +1,17 @@
-"""What a Speck / DYNAP-CNN core accepts, checked before anything is written to a device.
+"""What the chip of a device accepts, checked before anything is written to it.
 
-Limits (shared by Speck 2e, 2f and the DYNAP-CNN dev kit; speck.md): cores 0..8; weights and
-biases 8-bit signed; thresholds and neuron states 16-bit signed; square kernels up to 16;
-stride 1/2/4/8; padding 0..7; at most 1024 channels; output maps up to 64x64; input up to
-128x128; at most 2 destinations per core, pooling 1/2/4; per-core kernel and neuron memory
-with the address rounding kernel = c_in·2^(⌈log2(k²)⌉+⌈log2 f⌉), neuron = f·2^(⌈log2 h⌉+⌈log2 w⌉).
-A DVS input stage needs a board with a sensor.
+The numbers come from the chip's target file (`snndeploy.targets.load_target`, hw_targets/*.toml):
+core indices and per-core kernel / neuron / bias memory (with the target's address rounding),
+weight / bias / state bit widths, square kernels up to the limit, strides, padding, channels,
+output map size, input size, destinations per core and their pooling. A DVS input stage
+needs a board with a sensor.
 """
 
 from __future__ import annotations
 
-import math
-
 import numpy as np
 
 from snndeploy.devices.interface import DeviceError, DeviceKind, WrongChipError
-
-KIB = 1024
-KERNEL_MEMORY = (16 * KIB, 16 * KIB, 16 * KIB, 32 * KIB, 32 * KIB, 64 * KIB, 64 * KIB, 16 * KIB, 16 * KIB)
-NEURON_MEMORY = (64 * KIB, 64 * KIB, 64 * KIB, 32 * KIB, 32 * KIB, 16 * KIB, 16 * KIB, 16 * KIB, 16 * KIB)
-WEIGHT_RANGE = (-128, 127)
-STATE_RANGE = (-32768, 32767)
-STRIDES = (1, 2, 4, 8)
-POOLS = (1, 2, 4)
-MAX_KERNEL, MAX_PADDING, MAX_CHANNELS, MAX_OUTPUT, MAX_INPUT, MAX_DESTINATIONS = 16, 7, 1024, 64, 128, 2
-
-
-def _ceil_log2(n: int) -> int:
-    return max(0, math.ceil(math.log2(n)))
-
-
-def kernel_memory(c_in: int, c_out: int, kernel: int) -> int:
-    return c_in * 2 ** (_ceil_log2(kernel * kernel) + _ceil_log2(c_out))
-
-
-def neuron_memory(c_out: int, h_out: int, w_out: int) -> int:
-    return c_out * 2 ** (_ceil_log2(h_out) + _ceil_log2(w_out))
 
 
 def _outside(values: np.ndarray, bounds: tuple[int, int]) -> bool:
@@ -44,47 +20,58 @@ def _outside(values: np.ndarray, bounds: tuple[int, int]) -> bool:
 
 def check_fits(net, kind: DeviceKind) -> None:
     """Raise DeviceError naming the first core and field that the chip of `kind` cannot hold."""
-    if net.input.dvs and not kind.has_dvs:
+    from snndeploy.targets import load_target
+
+    target = load_target(kind.chip)
+    if net.input.dvs and not (kind.has_dvs and target.input.dvs):
         raise WrongChipError(
             f"the configuration reads a DVS sensor, but {kind.name} ({kind.description}) has none; "
             "map the network with external input for this board, or flash a Speck board"
         )
-    if net.state_bits != 16:
-        raise DeviceError(f"the configuration uses {net.state_bits}-bit states; {kind.chip} has 16-bit states")
+    if net.state_bits != target.state_bits:
+        raise DeviceError(f"the configuration uses {net.state_bits}-bit states; {target.name} has "
+                          f"{target.state_bits}-bit states")
     width, height, _ = net.input.size
-    if width > MAX_INPUT or height > MAX_INPUT:
-        raise DeviceError(f"input {width}x{height} exceeds the chip's {MAX_INPUT}x{MAX_INPUT}")
+    if max(width, height) > target.limits.max_input_size:
+        raise DeviceError(f"input {width}x{height} exceeds {target.name}'s "
+                          f"{target.limits.max_input_size}x{target.limits.max_input_size}")
+    cores = {core.index: core for core in target.cores}
     for index, core in net.cores.items():
-        _check_core(index, core)
+        if index not in cores:
+            raise DeviceError(f"core {index}: {target.name} has cores {sorted(cores)}")
+        _check_core(index, core, target, cores[index])
 
 
-def _check_core(index: int, core) -> None:
-    where = f"core {index}"
-    if not 0 <= index < len(KERNEL_MEMORY):
-        raise DeviceError(f"{where}: the chip has cores 0..{len(KERNEL_MEMORY) - 1}")
+def _check_core(index: int, core, target, spec) -> None:
+    limits = target.limits
     c_out, c_in, ky, kx = core.weights.shape
     _, h_out, w_out = core.output_shape
     problems = {
-        "weights": (_outside(core.weights, WEIGHT_RANGE), f"must be 8-bit signed {WEIGHT_RANGE}; quantize first"),
-        "bias": (_outside(core.bias, WEIGHT_RANGE), f"must be 8-bit signed {WEIGHT_RANGE}"),
-        "initial_state": (_outside(core.initial_state, STATE_RANGE), f"must be 16-bit signed {STATE_RANGE}"),
-        "kernel": (ky != kx or kx > MAX_KERNEL, f"{ky}x{kx}: kernels are square, at most {MAX_KERNEL}"),
-        "stride": (core.stride[0] != core.stride[1] or core.stride[0] not in STRIDES,
-                   f"{core.stride}: square, one of {STRIDES}"),
-        "padding": (not all(0 <= p <= MAX_PADDING for p in core.padding), f"{core.padding}: each 0..{MAX_PADDING}"),
-        "channels": (max(c_in, c_out) > MAX_CHANNELS, f"{c_in} in / {c_out} out: at most {MAX_CHANNELS}"),
-        "output": (max(h_out, w_out) > MAX_OUTPUT, f"{h_out}x{w_out}: at most {MAX_OUTPUT}x{MAX_OUTPUT}"),
-        "destinations": (len(core.destinations) > MAX_DESTINATIONS
-                         or any(d.pool not in POOLS for d in core.destinations),
-                         f"at most {MAX_DESTINATIONS}, pooling one of {POOLS}"),
+        "weights": (_outside(core.weights, target.range(target.weight_bits)),
+                    f"must be {target.weight_bits}-bit signed {target.range(target.weight_bits)}; quantize first"),
+        "bias": (_outside(core.bias, target.range(target.bias_bits)),
+                 f"must be {target.bias_bits}-bit signed {target.range(target.bias_bits)}"),
+        "initial_state": (_outside(core.initial_state, target.range(target.state_bits)),
+                          f"must be {target.state_bits}-bit signed {target.range(target.state_bits)}"),
+        "kernel": (ky != kx or kx > limits.max_kernel_size, f"{ky}x{kx}: square, at most {limits.max_kernel_size}"),
+        "stride": (core.stride[0] != core.stride[1] or core.stride[0] not in limits.strides,
+                   f"{core.stride}: square, one of {limits.strides}"),
+        "padding": (not all(0 <= p <= limits.max_padding for p in core.padding),
+                    f"{core.padding}: each 0..{limits.max_padding}"),
+        "channels": (max(c_in, c_out) > limits.max_channels, f"{c_in} in / {c_out} out: at most {limits.max_channels}"),
+        "output": (max(h_out, w_out) > limits.max_feature_map,
+                   f"{h_out}x{w_out}: at most {limits.max_feature_map}x{limits.max_feature_map}"),
+        "destinations": (len(core.destinations) > limits.fan_out
+                         or any(d.pool not in limits.poolings for d in core.destinations),
+                         f"at most {limits.fan_out}, pooling one of {limits.poolings}"),
     }
     for field, (bad, rule) in problems.items():
         if bad:
-            raise DeviceError(f"{where}: {field} {rule}")
-    need_kernel = kernel_memory(c_in, c_out, kx)
-    need_neuron = neuron_memory(c_out, h_out, w_out)
-    if need_kernel > KERNEL_MEMORY[index] or need_neuron > NEURON_MEMORY[index]:
+            raise DeviceError(f"core {index}: {field} {rule}")
+    need = target.memory_needed(c_in, c_out, kx, (h_out, w_out), bool(np.any(core.bias != 0)))
+    if not need.fits(spec):
         raise DeviceError(
-            f"{where}: needs {need_kernel} kernel / {need_neuron} neuron entries, the core has "
-            f"{KERNEL_MEMORY[index]} / {NEURON_MEMORY[index]}; map the layer to a larger core"
+            f"core {index}: needs {need.kernel} kernel / {need.neuron} neuron / {need.bias} bias entries, "
+            f"the core has {spec.kernel_memory} / {spec.neuron_memory} / {spec.bias_memory}; map the layer "
+            "to a larger core"
         )
