@@ -21,6 +21,7 @@ COMMAND_MODULES: tuple[str, ...] = (
     "snndeploy.cli.evaluate",
     "snndeploy.cli.demo",
     "snndeploy.cli.simulate",
+    "snndeploy.cli.verify",
 )
 
 

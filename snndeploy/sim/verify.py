@@ -95,33 +95,26 @@ class VerifyReport:
         }
 
 
-def _spiking_modules(model: torch.nn.Module) -> list[torch.nn.Module]:
-    """Neuron layers in forward order (snndeploy or sinabs style: they have spike_threshold)."""
-    return [m for m in model.modules() if hasattr(m, "spike_threshold") and callable(getattr(m, "reset_states", None))]
-
-
-def _reset(model: torch.nn.Module) -> None:
-    for module in _spiking_modules(model):
-        module.reset_states()
-
-
 def _run_model(model: torch.nn.Module, frames: torch.Tensor, record: bool) -> tuple[np.ndarray, list[np.ndarray]]:
-    """(T, outputs) output counts and, if `record`, each neuron layer's (T, ...) spikes."""
-    layers: list[np.ndarray] = []
-    hooks = []
-    if record:
-        for module in _spiking_modules(model):
-            hooks.append(module.register_forward_hook(
-                lambda _m, _i, out: layers.append(out.detach().reshape(frames.shape[0], -1).numpy())
-            ))
-    try:
-        _reset(model)
-        with torch.no_grad():
-            out = model(frames[None])
-    finally:
-        for hook in hooks:
-            hook.remove()
-    return out.reshape(frames.shape[0], -1).numpy(), layers
+    """(T, outputs) output counts and, if `record`, each neuron layer's (T, neurons) spikes in
+    forward order (quantize's own runner: fresh state, squeezed models handled)."""
+    from snndeploy.quantize import run_float_model
+    from snndeploy.quantize.graph import is_neuron
+
+    names = [name for name, module in model.named_modules() if is_neuron(module)] if record else []
+    out, recorded = run_float_model(model, frames[None], names)
+    steps = frames.shape[0]
+    return out.reshape(steps, -1).numpy(), [recorded[name].reshape(steps, -1).numpy() for name in names]
+
+
+def _core_order(net: SimNetwork, quantized: torch.nn.Module) -> list[int]:
+    """Cores in the order of the quantized model's neuron layers: by layer name when both
+    carry names (QuantizedModel.layers[i].name == the config's layer_name), else topological."""
+    names = [getattr(layer, "name", None) for layer in getattr(quantized, "layers", [])]
+    by_name = {name: core for core, name in net.layer_names.items()}
+    if names and all(name in by_name for name in names):
+        return [by_name[name] for name in names]
+    return topological_order(net)
 
 
 def _predict(counts: np.ndarray) -> int:
@@ -171,8 +164,8 @@ def compare_stages(model, quantized, config, dataset, *, limit=None, tolerance=N
     """Run the four stages on `dataset` (an EventDataset: events(i), label(i), dt_us,
     duration_us, frames(i)) and build the report. `config`: ChipConfig or SimNetwork."""
     net = as_network(config)
-    order = topological_order(net)
-    output_core = net.readout.core if net.readout is not None else order[-1]
+    order = _core_order(net, quantized)
+    output_core = net.readout.core if net.readout is not None else topological_order(net)[-1]
     layer_names = [f"core {i}" + (f" ({net.layer_names[i]})" if net.layer_names.get(i) else "") for i in order]
     layer_shapes = [net.cores[i].output_shape for i in order]
     dt, duration = int(dataset.dt_us), int(dataset.duration_us)
@@ -198,14 +191,16 @@ def compare_stages(model, quantized, config, dataset, *, limit=None, tolerance=N
         monitor = Monitor(cores=tuple(order))
         stepped = simulate(net, events, "timestep", monitor, duration_us=duration, dt_us=dt)
         chip = simulate(net, events, "event", monitor, duration_us=duration, dt_us=dt, hop_delay_us=hop_delay_us)
-        stepped_layers = [_core_spikes(stepped, net, steps, dt)[i] for i in order]
-        chip_layers = [_core_spikes(chip, net, steps, dt)[i] for i in order]
+        stepped_cores = _core_spikes(stepped, net, steps, dt)
+        chip_cores = _core_spikes(chip, net, steps, dt)
+        stepped_layers = [stepped_cores[i] for i in order]
+        chip_layers = [chip_cores[i] for i in order]
         quant_int = [np.rint(layer).astype(np.int64) for layer in quant_layers]
         outputs = {
             "float": float_out,
             "quantized": quant_out,
-            "timestep": _class_counts(stepped_layers[-1], net, output_core),
-            "event": _class_counts(chip_layers[-1], net, output_core),
+            "timestep": _class_counts(stepped_cores[output_core], net, output_core),
+            "event": _class_counts(chip_cores[output_core], net, output_core),
         }
         for name, counts in outputs.items():
             correct[name] += _predict(counts) == label
@@ -240,3 +235,25 @@ def compare_stages(model, quantized, config, dataset, *, limit=None, tolerance=N
     if tolerance is not None and gap > tolerance:
         report.failures.append(f"float vs chip (event) accuracy differ by {gap:.4f} > tolerance {tolerance}")
     return report
+
+
+def verify(model, target: str = "speck2f", data="digits", *, split: str = "test", limit: int | None = None,
+           tolerance: float | None = None, hop_delay_us: int = 0, **data_options) -> VerifyReport:
+    """Quantize and map `model` for `target` with the public pipeline, then `compare_stages`.
+
+    model: a torch module taking (batch, time, *features), or a checkpoint path
+    (`snndeploy.train.checkpoint.load_model`). data: a dataset name of `snndeploy.data`
+    (options such as dt_us pass through) or an EventDataset.
+    """
+    from snndeploy.data import get_dataset
+    from snndeploy.mapping import map_to_chip
+    from snndeploy.quantize import quantize
+    from snndeploy.train.checkpoint import load_model
+
+    if not isinstance(model, torch.nn.Module):
+        model = load_model(model)
+    dataset = get_dataset(data, split, **data_options) if isinstance(data, str) else data
+    width, height, channels = dataset.sensor_size
+    quantized = quantize(model, target, input_shape=(channels, height, width))
+    config = map_to_chip(quantized, target)
+    return compare_stages(model, quantized, config, dataset, limit=limit, tolerance=tolerance, hop_delay_us=hop_delay_us)
