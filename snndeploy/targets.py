@@ -220,8 +220,11 @@ def _load(path: Path) -> Target:
     errors = sorted(_validator().iter_errors(data), key=lambda e: len(e.absolute_path))
     if errors:
         error = errors[0]
-        expected = error.schema.get("description") or _expected(error)
-        raise SnnDeployError(f"target file {path}: field {_field(error.absolute_path)}: {error.message}{expected}")
+        meaning = error.schema.get("description")
+        raise SnnDeployError(
+            f"target file {path}: field {_field(error.absolute_path)}: {error.message}{_expected(error)}"
+            + (f"; {meaning}" if meaning else "")
+        )
     indices = [core["index"] for core in data["cores"]]
     if len(set(indices)) != len(indices):
         raise SnnDeployError(f"target file {path}: field cores: core indices {indices} must be unique")
