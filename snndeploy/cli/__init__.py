@@ -22,6 +22,10 @@ COMMAND_MODULES: tuple[str, ...] = (
     "snndeploy.cli.demo",
     "snndeploy.cli.simulate",
     "snndeploy.cli.verify",
+    "snndeploy.cli.export",
+    "snndeploy.cli.devices",
+    "snndeploy.cli.flash",
+    "snndeploy.cli.run",
 )
 
 
