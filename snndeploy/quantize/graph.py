@@ -151,10 +151,10 @@ def neuron_params(module: nn.Module, name: str) -> NeuronParams:
         reset = "zero"
     else:
         raise SnnDeployError(f"layer {name!r}: reset function {reset_name} is not a chip reset; use MembraneSubtract or MembraneReset")
-    alpha = float(module.alpha_mem_calculated) if hasattr(module, "alpha_mem_calculated") else 1.0
+    alpha = float(torch.as_tensor(module.alpha_mem_calculated).detach()) if hasattr(module, "alpha_mem_calculated") else 1.0
     min_v = module.min_v_mem
     return NeuronParams(
-        threshold=float(module.spike_threshold),
+        threshold=float(torch.as_tensor(module.spike_threshold).detach()),
         min_v_mem=None if min_v is None else float(min_v),
         reset=reset,
         spike_fn=_fn_name(module.spike_fn),
@@ -360,16 +360,24 @@ METHOD_HANDLERS: dict[str, Callable] = {
 }
 
 
-def build_graph(model: nn.Module, input_shape: Shape, strict: bool = False) -> LayerGraph:
-    """Trace `model` and build its LayerGraph for input frames of shape (c, h, w)."""
-    input_shape = tuple(int(v) for v in input_shape)
-    if len(input_shape) == 1:
-        input_shape = (input_shape[0], 1, 1)
-    if len(input_shape) != 3:
-        raise SnnDeployError(f"input_shape must be (channels, height, width) or (features,), got {input_shape}")
+def _sequential_leaves(model: nn.Sequential, prefix: str = ""):
+    for name, child in model.named_children():
+        if isinstance(child, nn.Sequential):
+            yield from _sequential_leaves(child, f"{prefix}{name}.")
+        else:
+            yield f"{prefix}{name}", child
+
+
+def _sequential(builder: _Builder, model: nn.Sequential, value):
+    """A Sequential (or a subclass such as SpikingSequential) is a chain: no tracing needed."""
+    for name, module in _sequential_leaves(model):
+        value = _call_module(builder, module, name, value)
+    return value
+
+
+def _traced(builder: _Builder, model: nn.Module, input_shape: Shape):
     graph = trace(model)
     modules = dict(model.named_modules())
-    builder = _Builder(input_shape, strict)
     values: dict[str, object] = {}
     output = None
     placeholders = [node for node in graph.nodes if node.op == "placeholder"]
@@ -390,6 +398,22 @@ def build_graph(model: nn.Module, input_shape: Shape, strict: bool = False) -> L
         else:
             what = getattr(node.target, "__name__", str(node.target))
             raise SnnDeployError(f"node {node.name!r}: operation {what} ({node.op}) cannot run on the chip; use layers (modules) the chip supports")
+    return output
+
+
+def build_graph(model: nn.Module, input_shape: Shape, strict: bool = False) -> LayerGraph:
+    """LayerGraph of `model` (a Sequential is read as a chain, anything else traced with torch.fx)
+    for input frames of shape (c, h, w) or (features,)."""
+    input_shape = tuple(int(v) for v in input_shape)
+    if len(input_shape) == 1:
+        input_shape = (input_shape[0], 1, 1)
+    if len(input_shape) != 3:
+        raise SnnDeployError(f"input_shape must be (channels, height, width) or (features,), got {input_shape}")
+    builder = _Builder(input_shape, strict)
+    if isinstance(model, nn.Sequential):
+        output = _sequential(builder, model, _Spikes([Source(-1)], input_shape))
+    else:
+        output = _traced(builder, model, input_shape)
     if isinstance(output, _Pending):
         raise SnnDeployError(f"the model ends with {output.name!r} without a neuron layer; the chip outputs spikes, add a spiking layer")
     if not isinstance(output, _Spikes) or len(output.sources) != 1 or output.sources[0].layer < 0:

@@ -16,7 +16,7 @@ largest weights) and the one whose integer spikes agree best with the float mode
 the calibration frames wins (ties: the smaller scale).
 
 Leaky neurons. On an IAF target a LIF (v ← α v + c·x, c = 1−α with norm_input else 1)
-becomes IAF with weights·c and a constant leak L = (1−α)·mean(v) subtracted as bias per
+becomes IAF with weights·c and a constant leak L = (1−α)·mean(v) per channel subtracted as bias per
 step (the chip's leak), mean(v) measured on the calibration frames (without them:
 threshold/2, with a warning); the spike agreement LIF vs linear leak is reported. On a LIF
 target (bit-shift decay v ← v − (v >> k)), k = round(−log2(1−α)) within the target's range;
@@ -170,18 +170,18 @@ def run_float_model(model: nn.Module, frames: torch.Tensor, record: Optional[lis
 # ---- leaky neurons ---------------------------------------------------------------------------
 
 
-def _float_lif_mean_v(layer: FloatLayer, drive: torch.Tensor) -> float:
-    """Mean membrane of the float LIF over (batch, time, neurons) for a float drive (B, T, ...)."""
+def _float_lif_mean_v(layer: FloatLayer, drive: torch.Tensor) -> torch.Tensor:
+    """Per-channel mean membrane of the float LIF over (batch, time, y, x) for a drive (B, T, c, h, w)."""
     n = layer.neuron
     v = torch.zeros_like(drive[:, 0])
-    total = 0.0
+    total = torch.zeros(drive.shape[2], dtype=drive.dtype)
     for t in range(drive.shape[1]):
         v = n.alpha * v + drive[:, t]
         spikes = torch.where(v >= n.threshold, torch.floor(v / n.threshold), torch.zeros_like(v))
         v = torch.where(spikes > 0, torch.zeros_like(v), v) if n.reset == "zero" else v - spikes * n.threshold
         if n.min_v_mem is not None:
             v = v.clamp(min=n.min_v_mem)
-        total += float(v.mean())
+        total += v.mean((0, 2, 3))
     return total / drive.shape[1]
 
 
@@ -290,23 +290,24 @@ def _neuron_model(layer, target, strict, calibration, graph, index, float_spikes
         return weight, bias, shift, notes
     if strict:
         raise SnnDeployError(
-            f"layer {layer.name!r}: LIF (tau_mem) on {target.name}, whose neurons do not decay (strict=True); "
+            f"layer {n.module_name!r}: LIF (tau_mem) on {target.name}, whose neurons do not decay (strict=True); "
             "train with IAF, or allow the linear-leak approximation (strict=False)"
         )
     if target.neuron.leak != "bias_per_tick":
         raise SnnDeployError(f"layer {layer.name!r}: LIF needs a leak, {target.name} has none; train with IAF")
     if calibration is None:
-        mean_v = n.threshold / 2
+        mean_v = torch.full((weight.shape[0],), n.threshold / 2, dtype=torch.float64)
         warnings.append(f"{layer.name}: LIF -> IAF leak fitted without calibration data (assumed mean membrane threshold/2); "
                         "pass calibration frames for a fitted leak")
     else:
         inputs = _layer_inputs(graph, index, calibration, float_spikes)
         mean_v = _float_lif_mean_v(layer, _float_drive(layer, weight, bias, inputs))
-        fidelity[f"{layer.name} LIF->IAF spike agreement"] = _leak_fidelity(layer, weight, bias, inputs, (1.0 - n.alpha) * mean_v)
-    leak = (1.0 - n.alpha) * max(mean_v, 0.0)
+    leak = (1.0 - n.alpha) * mean_v.clamp(min=0.0)
+    if calibration is not None:
+        fidelity[f"{layer.name} LIF->IAF spike agreement"] = _leak_fidelity(layer, weight, bias, inputs, leak)
     bias = (bias if bias is not None else torch.zeros(weight.shape[0], dtype=torch.float64)) - leak
-    notes.append(f"LIF converted to IAF with linear leak {leak:.4g} per step")
-    warnings.append(f"{layer.name}: LIF approximated by IAF with a linear leak of {leak:.4g} per step (see fidelity)")
+    notes.append(f"LIF converted to IAF with linear leak {leak.tolist()} per step")
+    warnings.append(f"{layer.name}: LIF approximated by IAF with a linear leak (mean {float(leak.mean()):.4g} per step, per channel; see fidelity)")
     return weight, bias, None, notes
 
 
@@ -319,14 +320,14 @@ def _leak_fidelity(layer, weight, bias, inputs, leak) -> float:
         v = torch.zeros_like(drive[:, 0])
         out = []
         for t in range(drive.shape[1]):
-            v = alpha * v + drive[:, t] - offset
+            v = alpha * v + drive[:, t] - offset[None, :, None, None]
             s = torch.where(v >= n.threshold, torch.floor(v / n.threshold), torch.zeros_like(v))
             v = torch.where(s > 0, torch.zeros_like(v), v) if n.reset == "zero" else v - s * n.threshold
             v = v.clamp(min=n.min_v_mem) if n.min_v_mem is not None else v
             out.append(s)
         return torch.stack(out, 1)
 
-    return float((run(n.alpha, 0.0) == run(1.0, leak)).double().mean())
+    return float((run(n.alpha, torch.zeros_like(leak)) == run(1.0, leak)).double().mean())
 
 
 def _calibrated_scale(layer, weight, bias, base, target, inputs, float_out) -> float:
