@@ -2,6 +2,7 @@
 
     python benchmarks/eventprop_memory.py                    # T = 100 … 10 000, prints a table
     python benchmarks/eventprop_memory.py --steps 100 1000 --methods eventprop bptt
+    python benchmarks/eventprop_memory.py --activity          # EventProp, T = 1000, more spikes
 
 Network 100-256-10: input spikes (each input neuron once, all within the first 100 ms, so the
 number of spikes does not change with T) → LIF hidden layer (τm 20 ms, τs 5 ms, dt 1 ms) →
@@ -14,7 +15,8 @@ leaky readout; loss: cross-entropy of the time-summed readout voltage, batch 16.
 
 Each (method, T) runs in a fresh subprocess and reports: bytes of all tensors autograd keeps for
 backward (saved_tensors_hooks, exact), the peak resident memory above the process' state
-before the forward pass (ru_maxrss, includes transient tensors), and the time.
+before the forward pass (ru_maxrss, includes transient tensors), and the time. `--activity`
+instead scales EventProp's input weights at T = 1000 to show memory growing with the spikes.
 """
 
 from __future__ import annotations
@@ -36,7 +38,7 @@ def _rss_bytes() -> int:
     return pages * resource.getpagesize()
 
 
-def worker(method: str, steps: int) -> dict:
+def worker(method: str, steps: int, weight_mean: float = 0.3) -> dict:
     import torch
     import torch.nn.functional as F
     from torch import nn
@@ -48,7 +50,8 @@ def worker(method: str, steps: int) -> dict:
     if method == "eventprop":
         from snndeploy.eventprop import EventPropLIF, EventPropReadout, SpikeTrain
 
-        model = nn.Sequential(EventPropLIF(INPUTS, HIDDEN, weight_mean=0.3, weight_std=0.3),
+        model = nn.Sequential(EventPropLIF(INPUTS, HIDDEN, weight_mean=weight_mean,
+                                           weight_std=weight_mean),
                               EventPropReadout(HIDDEN, OUTPUTS))
         inputs = SpikeTrain.from_times(times, steps, 1.0)
     else:
@@ -86,25 +89,29 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--steps", type=int, nargs="+", default=[100, 300, 1000, 3000, 10000])
     parser.add_argument("--methods", nargs="+", default=["eventprop", "exodus", "bptt"])
-    parser.add_argument("--worker", nargs=2, metavar=("METHOD", "STEPS"), help=argparse.SUPPRESS)
+    parser.add_argument("--activity", action="store_true",
+                        help="EventProp at T = 1000 with input weight means 0.1 … 0.6")
+    parser.add_argument("--worker", nargs=3, metavar=("METHOD", "STEPS", "MEAN"),
+                        help=argparse.SUPPRESS)
     parser.add_argument("--json", help="write all rows here")
     args = parser.parse_args()
     if args.worker:
-        print(json.dumps(worker(args.worker[0], int(args.worker[1]))))
+        print(json.dumps(worker(args.worker[0], int(args.worker[1]), float(args.worker[2]))))
         return
+    runs = ([("eventprop", 1000, mean) for mean in (0.1, 0.2, 0.3, 0.45, 0.6)] if args.activity
+            else [(method, steps, 0.3) for method in args.methods for steps in args.steps])
     rows = []
     print("| method | T | hidden spikes | kept for backward (MB) | peak extra RSS (MB) "
           "| time (s) |")
     print("|---|---|---|---|---|---|")
-    for method in args.methods:
-        for steps in args.steps:
-            result = subprocess.run([sys.executable, __file__, "--worker", method, str(steps)],
-                                    capture_output=True, text=True, check=True)
-            row = json.loads(result.stdout.strip().splitlines()[-1])
-            rows.append(row)
-            print(f"| {method} | {steps} | {row['hidden_spikes']} | "
-                  f"{row['saved_bytes'] / 2**20:.2f} | {row['peak_extra_bytes'] / 2**20:.1f} | "
-                  f"{row['seconds']:.1f} |", flush=True)
+    for method, steps, mean in runs:
+        result = subprocess.run([sys.executable, __file__, "--worker", method, str(steps),
+                                 str(mean)], capture_output=True, text=True, check=True)
+        row = json.loads(result.stdout.strip().splitlines()[-1])
+        rows.append(row)
+        print(f"| {method} | {steps} | {row['hidden_spikes']} | "
+              f"{row['saved_bytes'] / 2**20:.2f} | {row['peak_extra_bytes'] / 2**20:.1f} | "
+              f"{row['seconds']:.1f} |", flush=True)
     if args.json:
         with open(args.json, "w") as handle:
             json.dump(rows, handle, indent=2)
