@@ -178,8 +178,8 @@ def simulate_layer(
         else:
             t_end = np.full(batch, float(t_max))
         _fire_until(a, b, t_ref, count, out, t_end, params, max_spikes)
-        if event == n_events:
-            break
+        if event == n_events or not (count < max_spikes).any():
+            break  # later inputs cannot change spikes already fired
         active = valid[:, event]
         step = np.where(active[:, None], t_end[:, None] - t_ref, 0.0)
         a *= np.exp(-params.alpha * step)
