@@ -181,3 +181,31 @@ def test_refusals(tmp_path):
     (tmp_path / "junk.nir").write_text("not hdf5")
     with pytest.raises(SnnDeployError, match="not a readable NIR file"):
         import_nir(tmp_path / "junk.nir")
+
+
+def test_euler_cubalif_matches_snntorch_synaptic(tmp_path):
+    """snnTorch Synaptic(alpha, beta) as NIR CubaLIF: tau_syn = dt/(1-alpha), tau_mem = dt/(1-beta),
+    w_in = tau_syn/dt, r = tau_mem/dt; update syn = alpha syn + W x, mem = beta mem + syn."""
+    rng = np.random.default_rng(7)
+    weight = rng.normal(0.3, 0.4, (3, 5)).astype(np.float32)
+    alpha, beta, dt, n = 0.6, 0.85, 1e-3, 3
+    tau_syn, tau_mem = dt / (1 - alpha), dt / (1 - beta)
+    graph = nir.NIRGraph.from_list(
+        nir.Input(input_type={"input": np.array([5])}),
+        nir.Affine(weight=weight, bias=np.zeros(n, np.float32)),
+        nir.CubaLIF(tau_syn=np.full(n, tau_syn), tau_mem=np.full(n, tau_mem), r=np.full(n, tau_mem / dt),
+                    v_leak=np.zeros(n), v_threshold=np.full(n, 1.0), w_in=np.full(n, tau_syn / dt)),
+        nir.Output(output_type={"output": np.array([n])}),
+    )
+    nir.write(str(tmp_path / "syn.nir"), graph)
+    model = _bptt(import_nir(tmp_path / "syn.nir", convention="euler", dt=dt))
+    x = (torch.rand(2, 25, 5, generator=torch.Generator().manual_seed(8)) < 0.5).float()
+    syn, mem = np.zeros((2, n)), np.zeros((2, n))
+    expected = np.zeros((2, 25, n))
+    for t in range(25):
+        syn = alpha * syn + x[:, t].numpy() @ weight.T
+        mem = beta * mem + syn
+        expected[:, t] = mem >= 1.0
+        mem = mem - expected[:, t]
+    assert expected.sum() > 10
+    np.testing.assert_allclose(_run(model, x).numpy(), expected)
