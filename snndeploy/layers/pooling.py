@@ -93,9 +93,12 @@ class _SpikingMax(torch.autograd.Function):
     @staticmethod
     def forward(ctx, frames, kernel, stride):
         n, c, h, w = frames.shape
-        columns = F.unfold(frames, kernel, stride=stride).reshape(n, c, kernel[0] * kernel[1], -1)
-        winner = columns.argmax(dim=2, keepdim=True)  # first maximal element (documented by torch)
-        values = columns.gather(2, winner).squeeze(2)
+        window = kernel[0] * kernel[1]
+        # (n, c, windows, window elements), the elements in row-major order and contiguous
+        columns = F.unfold(frames, kernel, stride=stride).reshape(n, c, window, -1).transpose(2, 3)
+        columns = columns.contiguous()
+        winner = columns.argmax(dim=3, keepdim=True)  # torch documents: the first maximal element
+        values = columns.gather(3, winner).squeeze(3)
         ctx.save_for_backward(winner)
         ctx.geometry = (frames.shape, kernel, stride)
         out_h = (h - kernel[0]) // stride[0] + 1
@@ -107,10 +110,10 @@ class _SpikingMax(torch.autograd.Function):
         (winner,) = ctx.saved_tensors
         shape, kernel, stride = ctx.geometry
         n, c = shape[:2]
-        columns = grad_out.new_zeros(n, c, kernel[0] * kernel[1], winner.shape[-1])
-        columns.scatter_(2, winner, grad_out.reshape(n, c, 1, -1))
-        grad = F.fold(columns.reshape(n, c * kernel[0] * kernel[1], -1), shape[2:], kernel, stride=stride)
-        return grad, None, None
+        columns = grad_out.new_zeros(winner.shape[:3] + (kernel[0] * kernel[1],))
+        columns.scatter_(3, winner, grad_out.reshape(n, c, -1, 1))
+        columns = columns.transpose(2, 3).reshape(n, c * kernel[0] * kernel[1], -1)
+        return F.fold(columns, shape[2:], kernel, stride=stride), None, None
 
 
 class _Pool(nn.Module):
