@@ -114,3 +114,13 @@ def test_to_samna_without_samna_is_a_clear_error(monkeypatch):
     monkeypatch.setitem(sys.modules, "samna", None)
     with pytest.raises(SnnDeployError, match="needs the vendor runtime 'samna'"):
         small_config().to_samna()
+
+
+def test_non_integer_tensor_entries_are_named():
+    data = small_config().to_dict()
+    data["cores"][0]["weights"][1][0][0][1] = "6"
+    with pytest.raises(SnnDeployError, match=r"\$\.cores\[0\]\.weights\[1\]\[0\]\[0\]\[1\] = '6' must be an integer"):
+        ChipConfig.from_dict(data)
+    data["cores"][0]["weights"][1][0][0][1] = True
+    with pytest.raises(SnnDeployError, match=r"weights\[1\]\[0\]\[0\]\[1\] = True must be an integer"):
+        ChipConfig.from_dict(data)

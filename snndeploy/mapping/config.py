@@ -373,17 +373,34 @@ def _nested_shape(value, path: str, shape: tuple[int, ...], source: str) -> None
             _nested_shape(item, f"{path}[{index}]", shape[1:], source)
 
 
+def _leaves(value, path=()):
+    """(index path, leaf) of a nested list, depth first."""
+    if isinstance(value, list):
+        for index, item in enumerate(value):
+            yield from _leaves(item, (*path, index))
+    else:
+        yield path, value
+
+
+def _flat(value) -> list:
+    """The leaves of a nested list (fast: no paths)."""
+    while any(isinstance(item, list) for item in value):
+        value = [leaf for item in value for leaf in (item if isinstance(item, list) else (item,))]
+    return value
+
+
 def _range(value_path: str, values, bits: int, source: str) -> None:
     low, high = -(2 ** (bits - 1)), 2 ** (bits - 1) - 1
-
-    def walk(item, path):
-        if isinstance(item, list):
-            for index, sub in enumerate(item):
-                walk(sub, f"{path}[{index}]")
-        elif not low <= item <= high:
-            raise SnnDeployError(f"{source}: {path} = {item} is outside the {bits}-bit range {low}..{high}")
-
-    walk(values, value_path)
+    flat = _flat(values) if isinstance(values, list) else [values]
+    if all(type(item) is int for item in flat) and (not flat or (low <= min(flat) and max(flat) <= high)):
+        return
+    for path, item in _leaves(values):
+        if type(item) is not int:
+            where = value_path + "".join(f"[{i}]" for i in path)
+            raise SnnDeployError(f"{source}: {where} = {item!r} must be an integer")
+        if not low <= item <= high:
+            where = value_path + "".join(f"[{i}]" for i in path)
+            raise SnnDeployError(f"{source}: {where} = {item} is outside the {bits}-bit range {low}..{high}")
 
 
 def _no_floats(value, path: str, source: str) -> None:
@@ -394,6 +411,8 @@ def _no_floats(value, path: str, source: str) -> None:
         for key, item in value.items():
             _no_floats(item, f"{path}.{key}", source)
     elif isinstance(value, list):
+        if not any(isinstance(item, float) for item in _flat(value)) and not any(isinstance(item, dict) for item in value):
+            return
         for index, item in enumerate(value):
             _no_floats(item, f"{path}[{index}]", source)
 
