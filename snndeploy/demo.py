@@ -24,7 +24,10 @@ from tqdm.auto import tqdm
 
 from snndeploy.data import get_dataset
 from snndeploy.errors import SnnDeployError
-from snndeploy.plots import plot_event_raster, plot_learning_curve
+from snndeploy.plots import plot_core_memory, plot_event_raster, plot_learning_curve
+
+
+MEMORY_KINDS = ("kernel", "neuron", "bias")
 
 
 @dataclass(frozen=True)
@@ -38,12 +41,13 @@ class DemoSettings:
     backend: str = "exodus"
     train_limit: int | None = None  # first n training samples (None: all)
     test_limit: int | None = None  # first n test samples, used for every accuracy
+    calibration_samples: int = 16  # training samples that pick the quantization scales
     architecture: str | None = None  # None: DEFAULT_ARCHITECTURES for the dataset
 
 
 PRESETS: dict[str, DemoSettings] = {
     "default": DemoSettings(),
-    "fast": DemoSettings(epochs=2, lr=5e-3, train_limit=480, test_limit=48),
+    "fast": DemoSettings(epochs=2, lr=5e-3, train_limit=384, test_limit=32, calibration_samples=8),
 }
 
 # Conv nets in the notation of `snndeploy.train.architecture`; "{input}" is the dataset's HxWxC.
@@ -77,6 +81,7 @@ class DemoResult:
     synops_per_sample: float | None = None  # per-event mode, mean over test samples, all cores
     synops_per_s: float | None = None  # the same over each sample's duration
     over_bandwidth_samples: int | None = None  # samples where some core exceeded its SynOps/s
+    verify_failures: list[str] = field(default_factory=list)  # compare_stages' gate messages
     history: list[dict] = field(default_factory=list)
     stage_seconds: dict[str, float] = field(default_factory=dict)
     files: dict[str, str] = field(default_factory=dict)
@@ -198,6 +203,11 @@ def run_demo(
     `settings` overrides the preset (`PRESETS["fast"]` with fast=True, else "default");
     `progress` shows tqdm bars; `say` receives one line per stage.
     """
+    from snndeploy.mapping import map_to_chip, resource_report
+    from snndeploy.quantize import quantize
+    from snndeploy.sim.simulate import simulate
+    from snndeploy.sim.verify import compare_stages
+    from snndeploy.targets import load_target
     from snndeploy.train import architecture as arch_module
     from snndeploy.train.losses import SumOverTimeCrossEntropy
     from snndeploy.train.loop import evaluate, fit, make_loader, reset_states
@@ -207,6 +217,7 @@ def run_demo(
     out = Path(out_dir)
     if out.exists() and not out.is_dir():
         raise SnnDeployError(f"output folder {out} exists and is not a folder; pick a folder path")
+    target_spec = load_target(target)
     stages = _Stages(say)
 
     with stages.stage("data"):
@@ -232,22 +243,55 @@ def run_demo(
             settings.epochs, lr=settings.lr, seed=seed, progress=progress, val_loader=test_loader,
         )
 
-    with stages.stage("evaluate float"):
-        result.float_accuracy = evaluate(model, test_loader, loss)["accuracy"]
-        sample_frames, _ = test_set[test_indices[0]]
+    with stages.stage("quantize"):
+        calibration = torch.stack([train_set.frames(i) for i in train_indices[: settings.calibration_samples]])
         model.eval()
+        quantized = quantize(model, target_spec, calibration=calibration)
+
+    with stages.stage("map"):
+        config = map_to_chip(quantized, target_spec)
+        out.mkdir(parents=True, exist_ok=True)
+        result.files["chip_config"] = str(config.to_json(out / "chip.json"))
+        usage = resource_report(config, target_spec)
+        result.cores_used = sorted(core.core for core in usage.cores)
+        result.memory_used = {
+            kind: {core.core: getattr(core, kind)[0] for core in usage.cores} for kind in MEMORY_KINDS
+        }
+        result.memory_limits = {
+            kind: {spec.index: getattr(spec, f"{kind}_memory") for spec in target_spec.cores}
+            for kind in MEMORY_KINDS
+        }
+
+    with stages.stage("simulate + compare"):
+        report = compare_stages(model, quantized, config, test_set, limit=len(test_indices))
+        accuracy = {row.name: row for row in report.rows}
+        result.float_accuracy = accuracy["float"].accuracy
+        result.quantized_accuracy = accuracy["quantized"].accuracy
+        result.chip_accuracy_timestep = accuracy["timestep"].accuracy
+        result.chip_accuracy_event = accuracy["event"].accuracy
+        result.verify_failures = list(report.failures)
+        sample = test_indices[0]
+        sample_events = test_set.events(sample)
+        chip_run = simulate(config, sample_events, "event", duration_us=test_set.duration_us)
         reset_states(model)
         with torch.no_grad():
-            float_counts = model(sample_frames[None])[0]
+            float_counts = model(test_set.frames(sample)[None])[0]
         reset_states(model)
 
     with stages.stage("plots"):
-        out.mkdir(parents=True, exist_ok=True)
+        result.files["memory"] = str(plot_core_memory(
+            result.memory_used, result.memory_limits, out / "memory.png",
+            title=f"{architecture} on {target_spec.name}"))
         result.files["learning_curve"] = str(
             plot_learning_curve(result.history, out / "learning_curve.png",
                                 title=f"{architecture} on {dataset}"))
         width, height, channels = test_set.sensor_size
-        outputs = {"float": _output_spike_train(float_counts, settings.dt_us)}
+        output_core = config.metadata["output_core"]
+        chip_spikes = chip_run.spikes[chip_run.spikes["core"] == output_core]
+        outputs = {
+            "float": _output_spike_train(float_counts, settings.dt_us),
+            "chip-sim (per event)": (chip_spikes["t"], chip_spikes["p"]),
+        }
         result.files["raster"] = str(plot_event_raster(
             test_set.events(test_indices[0]), outputs, out / "raster.png",
             input_size=(channels, height, width), duration_us=test_set.duration_us,

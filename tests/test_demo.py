@@ -30,9 +30,18 @@ def test_demo_fast_end_to_end(fast_run):
     assert document["preset"] == "fast" and document["target"] == "speck2f"
     assert document["test_samples"] == PRESETS["fast"].test_limit
     assert 0.0 <= document["float_accuracy"] <= 1.0
-    for name in ("learning_curve", "raster"):
+    # The time-stepped chip simulation is defined to equal the QuantizedModel (snndeploy.sim):
+    # the same predictions on every sample, and compare_stages found no divergence.
+    assert document["chip_accuracy_timestep"] == document["quantized_accuracy"]
+    assert document["verify_failures"] == []
+    assert 0.0 <= document["chip_accuracy_event"] <= 1.0
+    assert document["cores_used"] and set(document["memory_used"]) == {"kernel", "neuron", "bias"}
+    for name in ("learning_curve", "raster", "memory"):
         assert (out / f"{name}.png").read_bytes()[:4] == b"\x89PNG"
+    assert json.loads((out / "chip.json").read_text())["target"] == "speck2f"
     assert json.loads((out / "result.json").read_text()) == document
+    assert list(document["stage_seconds"]) == [
+        "data", "train", "quantize", "map", "simulate + compare", "plots"]
 
 
 def test_output_spike_train_puts_counts_at_bin_middles():
