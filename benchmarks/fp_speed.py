@@ -122,7 +122,7 @@ VARIANTS = {"fp-simulate": fp_simulate, "fp-train": fp_train, "eventprop": event
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--batches", type=int, default=5, help="batches of 150 timed per row")
-    parser.add_argument("--dt", type=float, default=0.01, help="step of eventprop and bptt")
+    parser.add_argument("--dt", type=float, default=0.1, help="step of eventprop and bptt")
     parser.add_argument("--duration", type=float, default=4.0, help="trial length (time units)")
     parser.add_argument("--variants", nargs="+", default=list(VARIANTS), choices=list(VARIANTS))
     parser.add_argument("--json", help="also write the results to this file")

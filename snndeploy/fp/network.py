@@ -24,18 +24,22 @@ from snndeploy.fp.simulate import NeuronParameters, simulate_network
 
 
 class ExactSpikeTimes(torch.autograd.Function):
-    """input_times (B, N_in[, S_in]), weights... -> output-layer spike times (B, N, S), +inf padding."""
+    """input_times (B, N_in[, S_in]), weights... -> output-layer spike times (B, N, S), +inf padding.
+
+    `need_gradients` False (no autograd) skips the derivatives; backward is then never called.
+    """
 
     @staticmethod
-    def forward(ctx, input_times, params, max_spikes, t_max, stats, *weights):
+    def forward(ctx, input_times, params, max_spikes, t_max, stats, need_gradients, *weights):
         numpy_weights = [w.detach().cpu().numpy().astype(np.float64) for w in weights]
         numpy_inputs = input_times.detach().cpu().numpy().astype(np.float64)
         layers = simulate_network(numpy_inputs, numpy_weights, params, list(max_spikes), t_max)
-        gradients = network_gradients(numpy_inputs, layers, numpy_weights, params)
+        # without autograd (evaluation) the derivatives, most of the cost, are skipped
+        gradients = network_gradients(numpy_inputs, layers, numpy_weights, params) if need_gradients else None
         stats.update(
             spike_counts=[layer.counts for layer in layers],
             saturated=[layer.saturated for layer in layers],
-            degenerate=gradients.degenerate,
+            degenerate=gradients.degenerate if need_gradients else None,
         )
         ctx.gradients = gradients
         ctx.weight_dtypes = [(w.dtype, w.device) for w in weights]
@@ -48,7 +52,7 @@ class ExactSpikeTimes(torch.autograd.Function):
             torch.from_numpy(g).to(dtype=dtype, device=device)
             for g, (dtype, device) in zip(grads, ctx.weight_dtypes)
         )
-        return (None, None, None, None, None) + weight_grads
+        return (None, None, None, None, None, None) + weight_grads
 
 
 class FPNetwork(torch.nn.Module):
@@ -58,7 +62,8 @@ class FPNetwork(torch.nn.Module):
     drawn from N(mean, std) per layer (paper 001 Tables 1-3: `hidden_init` one (mean, std) per
     hidden layer, `output_init` for the last layer). `max_spikes`: spikes kept per neuron per
     layer (default 16 for hidden layers, 1 for the output: the loss reads first spikes only).
-    `last_stats` holds spike counts, saturated neurons and degenerate spikes of the last forward.
+    `last_stats` holds spike counts, saturated neurons and degenerate spikes (None when no
+    gradient was computed) of the last forward.
     """
 
     def __init__(
@@ -101,8 +106,10 @@ class FPNetwork(torch.nn.Module):
             raise SnnDeployError(
                 f"FPNetwork: input has {input_times.shape[1]} channels, the network expects {self.sizes[0]}"
             )
+        need_gradients = torch.is_grad_enabled() and any(w.requires_grad for w in self.weights)
         return ExactSpikeTimes.apply(
-            input_times, self.params, tuple(self.max_spikes), self.t_max, self.last_stats, *self.weights
+            input_times, self.params, tuple(self.max_spikes), self.t_max, self.last_stats,
+            need_gradients, *self.weights,
         )
 
     def forward(self, input_times: torch.Tensor) -> torch.Tensor:
