@@ -79,6 +79,7 @@ def test_identical_integers_pass_and_report_every_stage():
     assert names == ["float", "quantized", "timestep", "event"]
     timestep = report.rows[2]
     assert timestep.first_divergence is None and timestep.agreement == 1.0
+    assert report.rows[0].spikes == report.rows[1].spikes == timestep.spikes > 0
     # the per-event chip differs from the time-stepped one here (weights up to 8 of 10, many
     # events per bin, bias): the difference is measured, not hidden
     assert 0.0 <= report.rows[3].agreement <= 1.0

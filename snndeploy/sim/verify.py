@@ -47,8 +47,12 @@ class Divergence:
 
 @dataclass
 class StageRow:
+    """accuracy over the samples; spikes: all spikes of all neuron layers (the chip's
+    activity, which per-event mode lowers where a neuron would fire several times at once)."""
+
     name: str
     accuracy: float
+    spikes: int
     compared_with: str | None = None
     agreement: float | None = None
     first_divergence: Divergence | None = None
@@ -68,11 +72,11 @@ class VerifyReport:
         return not self.failures
 
     def table(self) -> str:
-        lines = [f"{'stage':<10} | {'accuracy':>8} | {'spike agreement':<26} | first divergence"]
+        lines = [f"{'stage':<10} | {'accuracy':>8} | {'spikes':>9} | {'spike agreement':<26} | first divergence"]
         for row in self.rows:
             agreement = "" if row.agreement is None else f"{row.agreement:.4%} vs {row.compared_with}"
             divergence = "" if row.compared_with is None else (str(row.first_divergence) if row.first_divergence else "none")
-            lines.append(f"{row.name:<10} | {row.accuracy:>8.4f} | {agreement:<26} | {divergence}")
+            lines.append(f"{row.name:<10} | {row.accuracy:>8.4f} | {row.spikes:>9} | {agreement:<26} | {divergence}")
         lines.append(f"{self.samples} samples; " + ("PASSED" if self.passed else "FAILED: " + "; ".join(self.failures)))
         return "\n".join(lines)
 
@@ -86,6 +90,7 @@ class VerifyReport:
                 {
                     "name": row.name,
                     "accuracy": row.accuracy,
+                    "spikes": row.spikes,
                     "compared_with": row.compared_with,
                     "spike_agreement": row.agreement,
                     "first_divergence": None if row.first_divergence is None else vars(row.first_divergence),
@@ -176,12 +181,13 @@ def compare_stages(model, quantized, config, dataset, *, limit=None, tolerance=N
     correct = {name: 0 for name in ("float", "quantized", "timestep", "event")}
     equal = {name: 0 for name in ("quantized", "timestep", "event")}
     entries = 0
+    spikes = {name: 0 for name in correct}
     divergence: dict[str, Divergence | None] = {"quantized": None, "timestep": None, "event": None}
     for sample in indices:
         label = int(dataset.label(sample))
         frames = dataset.frames(sample)
         events = dataset.events(sample)
-        float_out, _ = _run_model(model, frames, record=False)
+        float_out, float_layers = _run_model(model, frames, record=True)
         quant_out, quant_layers = _run_model(quantized, frames, record=True)
         if len(quant_layers) != len(order):
             raise SnnDeployError(
@@ -205,6 +211,9 @@ def compare_stages(model, quantized, config, dataset, *, limit=None, tolerance=N
         for name, counts in outputs.items():
             correct[name] += _predict(counts) == label
         entries += float_out.size
+        layer_spikes = {"float": float_layers, "quantized": quant_layers, "timestep": stepped_layers, "event": chip_layers}
+        for name, layers in layer_spikes.items():
+            spikes[name] += int(round(sum(float(layer.sum()) for layer in layers)))
         previous = "float"
         for name in ("quantized", "timestep", "event"):
             equal[name] += int(np.sum(outputs[name] == outputs[previous]))
@@ -223,10 +232,10 @@ def compare_stages(model, quantized, config, dataset, *, limit=None, tolerance=N
             if pair is not None and divergence[name] is None:
                 divergence[name] = _first_divergence(sample, layer_names, layer_shapes, *pair)
     total = len(indices)
-    rows = [StageRow("float", correct["float"] / total)]
+    rows = [StageRow("float", correct["float"] / total, spikes["float"])]
     previous = "float"
     for name in ("quantized", "timestep", "event"):
-        rows.append(StageRow(name, correct[name] / total, previous, equal[name] / entries, divergence[name]))
+        rows.append(StageRow(name, correct[name] / total, spikes[name], previous, equal[name] / entries, divergence[name]))
         previous = name
     report = VerifyReport(rows, total, tolerance)
     if divergence["timestep"] is not None:
