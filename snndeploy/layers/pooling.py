@@ -89,31 +89,35 @@ class _AdjustedAverage(torch.autograd.Function):
         return _spread(share, frames, ctx.kernel, ctx.stride) * spiking, None, None
 
 
+def _offset_views(frames: torch.Tensor, kernel, stride, out_shape):
+    """(offset index, strided view of the inputs at that offset of every window), row-major."""
+    out_h, out_w = out_shape
+    for i in range(kernel[0]):
+        for j in range(kernel[1]):
+            yield i * kernel[1] + j, frames[..., i:i + stride[0] * (out_h - 1) + 1:stride[0],
+                                            j:j + stride[1] * (out_w - 1) + 1:stride[1]]
+
+
 class _SpikingMax(torch.autograd.Function):
     @staticmethod
     def forward(ctx, frames, kernel, stride):
-        n, c, h, w = frames.shape
-        window = kernel[0] * kernel[1]
-        # (n, c, windows, window elements), the elements in row-major order and contiguous
-        columns = F.unfold(frames, kernel, stride=stride).reshape(n, c, window, -1).transpose(2, 3)
-        columns = columns.contiguous()
-        winner = columns.argmax(dim=3, keepdim=True)  # torch documents: the first maximal element
-        values = columns.gather(3, winner).squeeze(3)
+        values = F.max_pool2d(frames, kernel, stride)
+        unset = kernel[0] * kernel[1]
+        winner = torch.full(values.shape, unset, dtype=torch.int16, device=frames.device)
+        for index, view in _offset_views(frames, kernel, stride, values.shape[-2:]):
+            winner = torch.where((winner == unset) & (view == values), index, winner)
         ctx.save_for_backward(winner)
         ctx.geometry = (frames.shape, kernel, stride)
-        out_h = (h - kernel[0]) // stride[0] + 1
-        out_w = (w - kernel[1]) // stride[1] + 1
-        return values.reshape(n, c, out_h, out_w)
+        return values
 
     @staticmethod
     def backward(ctx, grad_out):
         (winner,) = ctx.saved_tensors
         shape, kernel, stride = ctx.geometry
-        n, c = shape[:2]
-        columns = grad_out.new_zeros(winner.shape[:3] + (kernel[0] * kernel[1],))
-        columns.scatter_(3, winner, grad_out.reshape(n, c, -1, 1))
-        columns = columns.transpose(2, 3).reshape(n, c * kernel[0] * kernel[1], -1)
-        return F.fold(columns, shape[2:], kernel, stride=stride), None, None
+        grad = grad_out.new_zeros(shape)
+        for index, view in _offset_views(grad, kernel, stride, grad_out.shape[-2:]):
+            view += torch.where(winner == index, grad_out, 0)
+        return grad, None, None
 
 
 class _Pool(nn.Module):
