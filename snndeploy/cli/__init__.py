@@ -19,6 +19,9 @@ from snndeploy.errors import SnnDeployError
 COMMAND_MODULES: tuple[str, ...] = (
     "snndeploy.cli.train",
     "snndeploy.cli.evaluate",
+    "snndeploy.cli.quantize",
+    "snndeploy.cli.map",
+    "snndeploy.cli.targets",
     "snndeploy.cli.demo",
     "snndeploy.cli.simulate",
     "snndeploy.cli.verify",
