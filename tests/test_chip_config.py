@@ -124,3 +124,34 @@ def test_non_integer_tensor_entries_are_named():
     data["cores"][0]["weights"][1][0][0][1] = True
     with pytest.raises(SnnDeployError, match=r"weights\[1\]\[0\]\[0\]\[1\] = True must be an integer"):
         ChipConfig.from_dict(data)
+
+
+def fake_samna(monkeypatch):
+    """A samna stand-in whose SpeckConfiguration records what to_samna writes."""
+    ns = types.SimpleNamespace
+
+    def configuration():
+        layer = lambda: ns(destinations=[ns(), ns()])  # noqa: E731
+        dvs = ns(pooling=ns(), origin=ns(), cut=ns(), mirror=ns(), destinations=[ns(), ns()])
+        return ns(cnn_layers=[layer() for _ in range(9)], dvs_layer=dvs)
+
+    samna = types.ModuleType("samna")
+    samna.speck2f = ns(configuration=ns(SpeckConfiguration=configuration))
+    monkeypatch.setitem(sys.modules, "samna", samna)
+
+
+def test_to_samna_writes_transposed_weights_and_destinations(monkeypatch):
+    fake_samna(monkeypatch)
+    config = small_config("dvs")
+    samna_config = config.to_samna()
+    layer = samna_config.cnn_layers[3]
+    assert layer.weights[1][0] == [[-5, 7], [6, -8]]  # [kx][ky]: transposed from [[-5, 6], [7, -8]]
+    assert layer.dimensions["input_shape"] == {"size": {"x": 5, "y": 5}, "feature_count": 1}
+    assert layer.dimensions["output_shape"]["feature_count"] == 2 and layer.dimensions["kernel_size"] == 2
+    assert (layer.threshold_high, layer.threshold_low, layer.return_to_zero, layer.leak_enable) == (10, -20, False, True)
+    assert layer.biases == [-1, 0]
+    assert (layer.destinations[0].layer, layer.destinations[0].pooling, layer.destinations[0].enable) == (0, 2, True)
+    out = samna_config.cnn_layers[0]
+    assert out.return_to_zero and out.monitor_enable and out.neurons_initial_value[0] == [[1, 3], [2, 4]]
+    dvs = samna_config.dvs_layer
+    assert dvs.merge and (dvs.origin.x, dvs.cut.x) == (0, 4) and dvs.mirror.x and dvs.destinations[0].layer == 3
