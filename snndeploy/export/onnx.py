@@ -62,16 +62,23 @@ class GraphBuilder:
     nodes: list = field(default_factory=list)
     initializers: list = field(default_factory=list)
     count: int = 0
+    constants: dict = field(default_factory=dict)
 
     def name(self, hint: str) -> str:
         self.count += 1
         return f"{hint}_{self.count}"
 
     def const(self, value, dtype, hint: str = "c") -> str:
+        """An initializer holding `value`; equal values share one (the T unrolled steps reuse
+        each layer's weights instead of storing them T times)."""
         _, _, _, numpy_helper = _onnx()
-        name = self.name(hint)
-        self.initializers.append(numpy_helper.from_array(np.asarray(value, dtype=dtype), name))
-        return name
+        array = np.array(value, dtype=dtype, order="C")  # (ascontiguousarray would make scalars 1-D)
+        key = (array.dtype.str, array.shape, array.tobytes())
+        if key not in self.constants:
+            name = self.name(hint)
+            self.initializers.append(numpy_helper.from_array(array, name))
+            self.constants[key] = name
+        return self.constants[key]
 
     def op(self, op_type: str, *inputs: str, hint: str | None = None, **attributes) -> str:
         _, _, helper, _ = _onnx()
