@@ -113,8 +113,10 @@ def test_quantized_model_equals_integer_torch_in_onnxruntime(tmp_path):
 
 def test_unrolled_steps_share_the_weights():
     net = SpikingSequential(nn.Conv2d(2, 3, 3), IAF(backend="bptt"), nn.Flatten(), nn.Linear(12, 2), IAF(backend="bptt"))
-    sizes = {steps: model_to_onnx(net, steps, (2, 4, 4)).ByteSize() for steps in (2, 40)}
-    weight_bytes = 4 * sum(p.numel() for p in net.parameters())
-    assert sizes[40] - sizes[2] < weight_bytes * 38 / 4  # stored once, not once per step
+    def float_initializers(steps):  # all but the int64 step indices
+        graph = model_to_onnx(net, steps, (2, 4, 4)).graph
+        return sorted((i.name, i.ByteSize()) for i in graph.initializer if i.data_type == onnx.TensorProto.FLOAT)
+
+    assert float_initializers(2) == float_initializers(40)  # weights stored once, not once per step
     initializers = model_to_onnx(net, 40, (2, 4, 4)).graph.initializer
     assert sum(list(i.dims) == [3, 2, 3, 3] for i in initializers) == 1
