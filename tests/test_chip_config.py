@@ -155,3 +155,14 @@ def test_to_samna_writes_transposed_weights_and_destinations(monkeypatch):
     assert out.return_to_zero and out.monitor_enable and out.neurons_initial_value[0] == [[1, 3], [2, 4]]
     dvs = samna_config.dvs_layer
     assert dvs.merge and (dvs.origin.x, dvs.cut.x) == (0, 4) and dvs.mirror.x and dvs.destinations[0].layer == 3
+
+
+def test_to_samna_writes_the_roi_in_pooled_coordinates(monkeypatch):
+    fake_samna(monkeypatch)
+    config = small_config("dvs")
+    config.input = InputConfig("dvs", (2, 128, 128), (Destination(core=3),), DvsConfig(polarity="merge", roi=(4, 8, 13, 17), pooling=2))
+    dvs = config.to_samna().dvs_layer
+    assert (dvs.origin.x, dvs.origin.y, dvs.cut.x, dvs.cut.y, dvs.pooling.x) == (2, 4, 6, 8, 2)
+    config.input = InputConfig("dvs", (2, 128, 128), (Destination(core=3),), DvsConfig(polarity="merge", roi=(1, 8, 10, 17), pooling=2))
+    with pytest.raises(SnnDeployError, match="not aligned to the pooling 2"):
+        config.to_samna()

@@ -361,3 +361,11 @@ def test_qat_outputs_equal_quantized_outputs_exactly():
         q.reset_states()
         assert train_time.sum() > 0
         assert torch.equal(train_time.float(), q(frames))
+
+
+def test_quantized_model_refuses_non_count_input():
+    q = quantize(default_sinabs_net(batch=1), "speck2f", input_shape=(2, 16, 16))
+    with pytest.raises(SnnDeployError, match="must be spike counts"):
+        q(torch.full((1, 2, 2, 16, 16), 0.5))
+    with pytest.raises(SnnDeployError, match=r"expects \(batch, time, 2, 16, 16\) input"):
+        q(torch.zeros(1, 2, 2, 8, 8))

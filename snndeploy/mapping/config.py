@@ -277,8 +277,17 @@ def _write_samna_dvs(dvs_layer, stage: InputConfig) -> None:
     dvs_layer.pooling.x = dvs.pooling
     dvs_layer.pooling.y = dvs.pooling
     if dvs.roi is not None:
-        dvs_layer.origin.x, dvs_layer.origin.y = dvs.roi[0], dvs.roi[1]
-        dvs_layer.cut.x, dvs_layer.cut.y = dvs.roi[2], dvs.roi[3]
+        # samna crops after pooling (sinabs' DVSLayer: merge, pool, crop, flip), so the ROI is
+        # written in pooled coordinates; that is the same crop only when it is pooling-aligned.
+        x0, y0, x1, y1 = dvs.roi
+        p = dvs.pooling
+        if x0 % p or y0 % p or (x1 + 1) % p or (y1 + 1) % p:
+            raise SnnDeployError(
+                f"DVS roi {dvs.roi} is not aligned to the pooling {p}; samna crops after pooling, so use a roi "
+                f"whose origin and end + 1 are multiples of {p}"
+            )
+        dvs_layer.origin.x, dvs_layer.origin.y = x0 // p, y0 // p
+        dvs_layer.cut.x, dvs_layer.cut.y = (x1 + 1) // p - 1, (y1 + 1) // p - 1
     dvs_layer.mirror.x = dvs.mirror_x
     dvs_layer.mirror.y = dvs.mirror_y
     dvs_layer.mirror_diagonal = dvs.rotate90

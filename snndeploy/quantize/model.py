@@ -171,8 +171,10 @@ class QuantizedModel(nn.Module):
             x = x.reshape(*x.shape, 1, 1)
         if x.dim() != 5 or tuple(x.shape[2:]) != self.input_shape:
             raise SnnDeployError(f"QuantizedModel expects (batch, time, {', '.join(map(str, self.input_shape))}) input, got {tuple(x.shape)}")
+        if not torch.equal(x, x.round()) or bool((x < 0).any()):
+            raise SnnDeployError("QuantizedModel input must be spike counts (non-negative integers per pixel and step)")
         batch, steps = x.shape[:2]
-        counts = x.round().to(torch.int64).reshape(batch * steps, *self.input_shape)
+        counts = x.to(torch.int64).reshape(batch * steps, *self.input_shape)
         spikes: list[torch.Tensor] = []
         for layer, neurons in zip(self.layers, self.neurons):
             inputs = torch.zeros((batch * steps, *layer.input_shape), dtype=torch.int64)
