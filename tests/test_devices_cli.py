@@ -51,3 +51,9 @@ def test_flash_errors_are_one_line(tmp_path, capsys, monkeypatch, device, culpri
     config = chip_config().to_json(tmp_path / "chip.json")
     code, out, err = run_cli(capsys, "flash", str(config), "--device", device)
     assert code == 1 and culprit in err and len(err.strip().splitlines()) == 1
+
+
+def test_help_has_an_example(capsys):
+    for command in ("devices", "flash", "run", "export"):
+        code, out, _ = run_cli(capsys, command, "--help")
+        assert code == 0 and "Example" in out and f"snndeploy {command}" in out
