@@ -194,6 +194,9 @@ UNSUPPORTED = [
     (nn.Sequential(nn.Conv2d(2, 4, 3), sl.IAFSqueeze(batch_size=1), nn.MaxPool2d(2, stride=1), nn.Conv2d(4, 2, 1), sl.IAFSqueeze(batch_size=1)), (2, 8, 8), r"layer '2': pooling stride 1 differs from its kernel 2"),
     (nn.Sequential(nn.Conv2d(2, 4, 3), sl.IAFSqueeze(batch_size=1), nn.Flatten(), nn.Linear(4 * 6 * 4, 3), sl.IAFSqueeze(batch_size=1)), (2, 8, 6), r"layer '3': a Linear becomes a conv covering its 6x4 input, which must be square"),
     (nn.Sequential(nn.Conv2d(2, 4, 3), snl.IAFSqueeze(batch_size=1, reset_fn=snl.MembraneReset(reset_value=0.5))), (2, 8, 8), r"layer '1': MembraneReset\(reset_value=0.5\) is not possible"),
+    (nn.Sequential(nn.Conv2d(2, 4, 1), sl.IAFRecurrent(rec_connect=nn.Conv2d(4, 4, 1))), (2, 4, 4), r"layer '1': recurrent connections cannot run on the chip"),
+    (nn.Sequential(nn.Conv2d(2, 4, 1), sl.ExpLeakSqueeze(tau_mem=5.0, batch_size=1)), (2, 4, 4), r"layer '1': ExpLeakSqueeze cannot run on the chip; a leaky integrator without spikes"),
+    (nn.Sequential(nn.Conv2d(2, 4, 1), sl.IAFSqueeze(batch_size=1), nn.Upsample(scale_factor=2)), (2, 4, 4), r"layer '2': Upsample cannot run on the chip"),
     (nn.Sequential(*[m for _ in range(10) for m in (nn.Conv2d(2, 2, 1), sl.IAFSqueeze(batch_size=1))]), (2, 4, 4), r"10 conv/linear layers but speck2f has 9 cores"),
 ]
 

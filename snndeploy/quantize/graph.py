@@ -126,7 +126,8 @@ def _pair_value(value, what: str, name: str) -> int:
 
 
 def is_neuron(module: nn.Module) -> bool:
-    return hasattr(module, "spike_threshold") and callable(getattr(module, "reset_states", None)) and getattr(module, "spiking", True)
+    return (getattr(module, "spike_threshold", None) is not None and callable(getattr(module, "reset_states", None))
+            and getattr(module, "spiking", True))
 
 
 def _fn_name(fn) -> str:
