@@ -14,10 +14,11 @@ update per time step. The graph metadata states the convention explicitly:
 
 and each neuron node's metadata names its exact rule: spikes per step ("multi", "single",
 "max:K"), reset ("subtract" or "zero" with its value), floor (min_v_mem, absent = none),
-norm_input (the synaptic time constant is CubaLIF's tau_syn field). These are the numbers sinabs reads (tau in steps, v_threshold), so
-`sinabs.from_nir` loads IAF networks, and LIF with norm_input=False, with equal spikes
-(sinabs ignores r, so a LIF with norm_input=True differs there; sinabs also floors IF
-neurons at -v_threshold, so export IAF with min_v_mem = -threshold for equal spikes).
+norm_input (the synaptic time constant is CubaLIF's tau_syn field). These are the numbers
+sinabs reads (tau in steps, v_threshold), so `sinabs.from_nir` loads IAF networks, and LIF
+with norm_input=False, with equal spikes (sinabs ignores r, so a LIF with norm_input=True
+differs there; sinabs also floors IF neurons at -v_threshold, so export IAF with
+min_v_mem = -threshold for equal spikes).
 
 Import
 ------
