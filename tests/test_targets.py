@@ -132,3 +132,14 @@ def test_memory_formulas_equal_sinabs_memory_summary(sinabs_dynapcnn):
         out_h, out_w = (h + 2 * padding - k) // stride + 1, (w + 2 * padding - k) // stride + 1
         ours = target.memory_needed(c_in, c_out, k, (out_h, out_w), bias)
         assert (ours.kernel, ours.neuron, ours.bias) == (int(theirs["kernel"]), int(theirs["neuron"]), int(theirs["bias"]))
+
+
+def test_core_memories_equal_sinabs_constraints(sinabs_dynapcnn):
+    from sinabs.backend.dynapcnn.chips.dynapcnn import DynapcnnConfigBuilder
+    from sinabs.backend.dynapcnn.chips.speck2e import Speck2EConfigBuilder
+    from sinabs.backend.dynapcnn.chips.speck2f import Speck2FConfigBuilder
+
+    for name, builder in (("speck2f", Speck2FConfigBuilder), ("speck2e", Speck2EConfigBuilder), ("dynapcnn", DynapcnnConfigBuilder)):
+        theirs = [(c.kernel_memory, c.neuron_memory, c.bias_memory) for c in builder.get_constraints()]
+        ours = [(c.kernel_memory, c.neuron_memory, c.bias_memory) for c in load_target(name).cores]
+        assert ours == theirs, name
