@@ -41,6 +41,10 @@ def command(ctx: click.Context, checkpoint: str, as_json: bool, **options) -> No
     click.echo(f"{result['checkpoint']} (epoch {result['epoch']}) on {result['data']} "
                f"{result['split']}: accuracy {result['accuracy']:.4f} over {result['samples']} "
                "samples")
+    if not result["firing_rates"]:
+        click.echo("no neuron layers to report firing rates of (a quantization-aware network "
+                   "runs its neurons inside one module)")
+        return
     click.echo("firing rate (spikes per neuron per time step):")
     width = max((len(name) for name in result["firing_rates"]), default=0)
     for name, rate in result["firing_rates"].items():

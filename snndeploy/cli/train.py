@@ -39,6 +39,11 @@ from snndeploy.train.run import run_training
 @click.option("--spike-fn", type=click.Choice(sorted(SPIKE_FUNCTIONS)), default="multi",
               show_default=True, help="Spikes per time step: multi (v // threshold) or single.")
 @click.option("--bias", is_flag=True, help="Give conv and dense layers a bias (default: none).")
+@click.option("--qat", metavar="TARGET", default=None,
+              help="Quantization-aware training for a chip target (speck2f, ...): the forward "
+                   "pass runs the target's integer network.")
+@click.option("--init", type=click.Path(), default=None, metavar="CKPT",
+              help="Start from the weights of this float checkpoint (e.g. to fine-tune with --qat).")
 @click.option("--device", default="cpu", show_default=True, help="cpu or cuda.")
 @click.option("--out", type=click.Path(), default="runs/train", show_default=True,
               help="Folder for checkpoints, metrics.csv/.jsonl and learning_curve.png.")
@@ -57,8 +62,10 @@ def command(ctx: click.Context, source: str, as_json: bool, **options) -> None:
     (a model() file builds its own).
 
     \b
-    Example:
+    Examples:
       snndeploy train 34x34x2-8c3-2p-16c3-2p-10 --data digits --epochs 3 --out runs/digits
+      snndeploy train 34x34x2-8c3-2p-16c3-2p-10 --qat speck2f --init runs/digits
+        --epochs 1 --out runs/digits-qat
     """
     verbosity = (ctx.obj or {}).get("verbosity", 0)
     run = run_training(source, progress=verbosity >= 0 and not as_json, **options)

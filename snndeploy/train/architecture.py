@@ -400,7 +400,10 @@ class ModelSpec:
     """Everything needed to rebuild a network without pickle (stored in checkpoints as JSON).
 
     Exactly one of `architecture` (a string in the notation above) and `python_file` (a file
-    defining `model()`; its sha256 is recorded to notice later edits) is set.
+    defining `model()`; its sha256 is recorded to notice later edits) is set. With
+    `qat_target` the network is wrapped for quantization-aware training on that chip target
+    (`snndeploy.quantize.QuantizationAware`, which needs the sample shape `input_shape`
+    without time).
     """
 
     architecture: Optional[str] = None
@@ -410,22 +413,44 @@ class ModelSpec:
     backend: str = "exodus"
     bias: bool = False
     neuron_options: dict = field(default_factory=dict)
+    qat_target: Optional[str] = None
+    input_shape: Optional[list] = None
 
     @classmethod
     def from_source(cls, source: str, neuron: str = "iaf", backend: str = "exodus",
-                    bias: bool = False, **neuron_options) -> "ModelSpec":
+                    bias: bool = False, qat_target: Optional[str] = None,
+                    input_shape: Optional[tuple] = None, **neuron_options) -> "ModelSpec":
         """`source` is an architecture string or the path of a ``.py`` file defining model()."""
+        common = dict(neuron=neuron, backend=backend, bias=bias, neuron_options=neuron_options,
+                      qat_target=qat_target,
+                      input_shape=None if input_shape is None else list(input_shape))
+        if qat_target is not None and input_shape is None:
+            raise SnnDeployError("quantization-aware training needs the input shape of a sample")
         if source.endswith(".py"):
             path = Path(source)
             if not path.is_file():
                 raise SnnDeployError(f"model file {path} does not exist")
-            return cls(python_file=str(path.resolve()), python_sha256=_sha256(path),
-                       neuron=neuron, backend=backend, bias=bias, neuron_options=neuron_options)
-        return cls(architecture=parse_architecture(source).text, neuron=neuron, backend=backend,
-                   bias=bias, neuron_options=neuron_options)
+            return cls(python_file=str(path.resolve()), python_sha256=_sha256(path), **common)
+        return cls(architecture=parse_architecture(source).text, **common)
 
-    def build(self) -> nn.Module:
-        """A freshly initialised network (weights from the current torch RNG)."""
+    def build(self, float_weights: Optional[dict] = None) -> nn.Module:
+        """A freshly initialised network (weights from the current torch RNG).
+
+        `float_weights` (a state dict, e.g. of a float checkpoint) replace the float network's
+        initial weights before any quantization-aware wrapping.
+        """
+        network = self._build_float()
+        if float_weights is not None:
+            from snndeploy.train.checkpoint import load_model_weights
+
+            load_model_weights(network, float_weights, "initial weights")
+        if self.qat_target is None:
+            return network
+        from snndeploy.quantize import QuantizationAware
+
+        return QuantizationAware(network, self.qat_target, tuple(self.input_shape))
+
+    def _build_float(self) -> nn.Module:
         if self.architecture is not None:
             return build_model(self.architecture, self.neuron, self.backend, self.bias,
                                **self.neuron_options)

@@ -174,6 +174,19 @@ def barrier(ctx: DistributedContext) -> None:
         dist.barrier()
 
 
+def save_checkpoint_on_main(ctx: DistributedContext, directory, epoch: int, model: nn.Module, model_spec=None,
+                            optimizer=None, history=None, options=None):
+    """Rank 0 writes the checkpoint of the unwrapped model (`snndeploy.train.save_checkpoint`);
+    every rank then waits until it is complete. Returns its path on rank 0, None elsewhere."""
+    from snndeploy.train.checkpoint import save_checkpoint
+
+    path = None
+    if ctx.is_main:
+        path = save_checkpoint(directory, epoch, unwrap_model(model), model_spec, optimizer, history, options)
+    barrier(ctx)
+    return path
+
+
 def max_abs_difference(a: dict[str, torch.Tensor], b: dict[str, torch.Tensor]) -> float:
     """Largest |a - b| over matching tensors (used to compare replicas and runs)."""
     return max(float((a[k].double() - b[k].double()).abs().max()) for k in a) if a else 0.0
@@ -181,6 +194,7 @@ def max_abs_difference(a: dict[str, torch.Tensor], b: dict[str, torch.Tensor]) -
 
 __all__ = [
     "DistributedContext", "ShardedEpochSampler", "barrier", "init_distributed", "make_sharded_loader",
-    "max_abs_difference", "reduce_metrics", "shutdown", "unwrap_model", "wrap_model",
+    "max_abs_difference", "reduce_metrics", "save_checkpoint_on_main", "shutdown", "unwrap_model",
+    "wrap_model",
 ]
 

@@ -67,10 +67,14 @@ def run_training(source: str, out: "str | Path", *, data: str = "digits",
                  loss: str = "sum-ce", epochs: int = 3, batch_size: int = 32, lr: float = 1e-3,
                  seed: int = 0, device: str = "cpu", resume: bool = False,
                  spike_threshold: float = 1.0, tau_mem: Optional[float] = None,
-                 spike_fn: str = "multi", bias: bool = False,
-                 progress: bool = True) -> TrainingRun:
+                 spike_fn: str = "multi", bias: bool = False, qat: Optional[str] = None,
+                 init: "str | Path | None" = None, progress: bool = True) -> TrainingRun:
     """Train `source` (architecture string or model .py file) on dataset `data`; checkpoints,
-    metrics and the learning curve go to `out`. `limit` keeps the first samples of each split."""
+    metrics and the learning curve go to `out`. `limit` keeps the first samples of each split.
+    `qat` names a chip target: train the network quantization-aware for it (the checkpoint
+    then holds the `QuantizationAware` wrapper, which `quantize` turns into the chip's
+    integers without further change). `init` is a checkpoint (file or folder) of the same
+    float network whose weights training starts from, e.g. a float run to fine-tune with QAT."""
     out = Path(out)
     if out.exists() and not out.is_dir():
         raise SnnDeployError(f"output path {out} is a file; --out must name a folder")
@@ -81,27 +85,30 @@ def run_training(source: str, out: "str | Path", *, data: str = "digits",
         )
     torch_device = check_device(device)
     loss_fn = get_loss(loss)
+    data_options = _data_options(data_root, dt_us, limit)
+    train_set = get_dataset(data, "train", **data_options)
+    test_set = get_dataset(data, "test", **data_options)
+    feature_shape = _feature_shape(train_set)
     neuron_options = {"spike_threshold": spike_threshold, "spike_fn": spike_fn}
     if tau_mem is not None:
         neuron_options["tau_mem"] = tau_mem
     spec = ModelSpec.from_source(source, neuron=neuron, backend=backend, bias=bias,
-                                 **neuron_options)
-    data_options = _data_options(data_root, dt_us, limit)
-    train_set = get_dataset(data, "train", **data_options)
-    test_set = get_dataset(data, "test", **data_options)
+                                 qat_target=qat, input_shape=feature_shape, **neuron_options)
     if spec.architecture is not None:
-        check_data_fits(parse_architecture(spec.architecture), _feature_shape(train_set),
+        check_data_fits(parse_architecture(spec.architecture), feature_shape,
                         getattr(train_set, "num_classes", None))
+    initial = load_checkpoint(init) if init is not None else None
+    seed_everything(seed)
+    model = spec.build(float_weights=None if initial is None else initial.model_state)
     try:
         out.mkdir(parents=True, exist_ok=True)
     except OSError as err:
         raise SnnDeployError(f"cannot create output folder {out}: {err.strerror}") from err
-    seed_everything(seed)
-    model = spec.build()
     options = {"source": source, "data": data, "data_options": data_options, "neuron": neuron,
                "backend": backend, "loss": loss, "epochs": epochs, "batch_size": batch_size,
                "lr": lr, "seed": seed, "device": device, "spike_threshold": spike_threshold,
-               "tau_mem": tau_mem, "spike_fn": spike_fn, "bias": bias}
+               "tau_mem": tau_mem, "spike_fn": spike_fn, "bias": bias, "qat": qat,
+               "init": None if initial is None else str(initial.path)}
     history = fit(model, make_loader(train_set, batch_size, shuffle=True, seed=seed), loss_fn,
                   epochs, lr=lr, device=torch_device,
                   val_loader=make_loader(test_set, batch_size, shuffle=False), seed=seed,
