@@ -61,8 +61,8 @@ def test_too_big_layer_gets_table_and_suggestions_that_work():
     assert "layer" in text and "kernel" in text and "neuron" in text and "core 8" in text
     row = next(line for line in text.splitlines() if line.startswith("2 "))
     assert "8192" in row and "131072" in row and "short N" in row
-    assert "reduce 2 from 32 to 16 output channels (-16): then fits core 0" in text
-    assert "give 2 stride 2" in text
+    assert "reduce layer '2' from 32 to 16 output channels (-16): then fits core 0" in text
+    assert "give layer '2' stride 2" in text
     # following the first suggestion maps
     smaller = net(nn.Conv2d(2, 16, 1, bias=False), sl.IAFSqueeze(batch_size=1),
                   nn.Conv2d(16, 16, 3, padding=1, bias=False), sl.IAFSqueeze(batch_size=1))

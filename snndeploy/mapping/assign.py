@@ -72,39 +72,40 @@ def suggestions(layer: LayerNeed, target: Target, avoid: set[int] = frozenset())
         need = target.memory_needed(layer.c_in, c_out, layer.kernel_size, layer.neuron_hw, layer.bias)
         fit = [i for i in _fits_anywhere(need, target) if i not in avoid]
         if fit:
-            out.append(f"reduce {layer.name} from {layer.c_out} to {c_out} output channels (-{layer.c_out - c_out}): then fits core {fit[0]}")
+            out.append(f"reduce layer {layer.name!r} from {layer.c_out} to {c_out} output channels (-{layer.c_out - c_out}): then fits core {fit[0]}")
             break
     for factor, how in ((2, "stride 2 (or a 2x2 pooling before it)"), (4, "stride 4 (or a 4x4 pooling before it)")):
         hw = (max(1, layer.neuron_hw[0] // factor), max(1, layer.neuron_hw[1] // factor))
         need = target.memory_needed(layer.c_in, layer.c_out, layer.kernel_size, hw, layer.bias)
         fit = [i for i in _fits_anywhere(need, target) if i not in avoid]
         if fit:
-            out.append(f"give {layer.name} {how}: its {layer.neuron_hw[0]}x{layer.neuron_hw[1]} map becomes {hw[0]}x{hw[1]}, "
+            out.append(f"give layer {layer.name!r} {how}: its {layer.neuron_hw[0]}x{layer.neuron_hw[1]} map becomes {hw[0]}x{hw[1]}, "
                        f"neuron memory {need.neuron}, fits core {fit[0]}")
             break
     for c_in in range(layer.c_in - 1, 0, -1):
         need = target.memory_needed(c_in, layer.c_out, layer.kernel_size, layer.neuron_hw, layer.bias)
         fit = [i for i in _fits_anywhere(need, target) if i not in avoid]
         if fit:
-            out.append(f"reduce the channels into {layer.name} from {layer.c_in} to {c_in}: then fits core {fit[0]}")
+            out.append(f"reduce the channels into layer {layer.name!r} from {layer.c_in} to {c_in}: then fits core {fit[0]}")
             break
     return out
 
 
 def need_table(needs: list[LayerNeed], target: Target) -> str:
     """Per layer: needed kernel/neuron/bias memory, and per core which memory is short."""
-    header = f"{'layer':<12} {'kernel':>8} {'neuron':>8} {'bias':>5} | " + " ".join(f"{'core ' + str(c.index):>8}" for c in target.cores)
-    avail = f"{'available':<12} {'':>8} {'':>8} {'':>5} | " + " ".join(f"{c.kernel_memory // 1024:>3}K/{c.neuron_memory // 1024:>3}K" for c in target.cores)
-    lines = [header, avail]
+    header = f"{'layer':<12} {'kernel':>8} {'neuron':>8} {'bias':>5} | " + " ".join(f"{'core ' + str(c.index):>9}" for c in target.cores)
+    avail = f"{'available':<12} {'':>8} {'':>8} {'':>5} | " + " ".join(f"{f'{c.kernel_memory // 1024}K/{c.neuron_memory // 1024}K':>9}" for c in target.cores)
+    bias = f"{'bias avail.':<12} {'':>8} {'':>8} {'':>5} | " + " ".join(f"{c.bias_memory:>9}" for c in target.cores)
+    lines = [header, avail, bias]
     for layer in needs:
         cells = []
         for core in target.cores:
             short = "".join(letter for letter, ok in (("K", layer.need.kernel <= core.kernel_memory),
                                                        ("N", layer.need.neuron <= core.neuron_memory),
                                                        ("B", layer.need.bias <= core.bias_memory)) if not ok)
-            cells.append(f"{'ok' if not short else 'short ' + short:>8}")
+            cells.append(f"{'ok' if not short else 'short ' + short:>9}")
         lines.append(f"{layer.name:<12} {layer.need.kernel:>8} {layer.need.neuron:>8} {layer.need.bias:>5} | " + " ".join(cells))
-    lines.append("(entries; 'short K/N/B' = kernel / neuron / bias memory too small; available = kernel/neuron memory in Ki)")
+    lines.append("(entries; 'short K/N/B' = kernel / neuron / bias memory too small; available = kernel/neuron memory in Ki, bias in entries)")
     return "\n".join(lines)
 
 
