@@ -1,4 +1,5 @@
-"""Data-parallel training: 2 CPU processes (gloo) equal 1 process with the same global batch.
+"""Data-parallel training: 2 CPU processes (gloo) equal 1 process with the same global batch, and
+the rank-0 checkpoint of the 2-process run resumes in 1 process (another world size).
 
 Tolerance: the two runs add the same per-sample gradients in a different order (DDP averages
 two half-batch means instead of one full-batch mean), so weights may differ by float32 rounding:
@@ -21,6 +22,7 @@ from snndeploy.train.distributed import (
     make_sharded_loader,
     max_abs_difference,
     reduce_metrics,
+    save_checkpoint_on_main,
     shutdown,
     unwrap_model,
     wrap_model,
@@ -42,9 +44,14 @@ def _model():
     return build_model("5-16-3", neuron="iaf", backend="bptt")
 
 
-def _train(model, loader):
-    optimizer = torch.optim.SGD(model.parameters(), lr=0.5)
-    return fit(model, loader, SumOverTimeCrossEntropy(), epochs=1, optimizer=optimizer, seed=None, progress=False)
+def _optimizer(model):
+    return torch.optim.SGD(model.parameters(), lr=0.5, momentum=0.9)
+
+
+def _train(model, loader, optimizer=None, epochs=1, **kwargs):
+    optimizer = optimizer or _optimizer(model)
+    return fit(model, loader, SumOverTimeCrossEntropy(), epochs=epochs, optimizer=optimizer, seed=None,
+               progress=False, **kwargs)
 
 
 def _worker(rank: int, port: int, out_dir: str) -> None:
@@ -53,8 +60,10 @@ def _worker(rank: int, port: int, out_dir: str) -> None:
     torch.set_num_threads(1)
     ctx = init_distributed()
     model = wrap_model(_model(), ctx)
-    history = _train(model, make_sharded_loader(_data(), GLOBAL_BATCH // WORLD, ctx, seed=3))
+    optimizer = _optimizer(model)
+    history = _train(model, make_sharded_loader(_data(), GLOBAL_BATCH // WORLD, ctx, seed=3), optimizer)
     record = reduce_metrics(history[-1], ctx)
+    save_checkpoint_on_main(ctx, os.path.join(out_dir, "run"), 1, model, None, optimizer, [record])
     if ctx.is_main:
         torch.save({"weights": _parameters(unwrap_model(model)), "record": record}, os.path.join(out_dir, "rank0.pt"))
     shutdown(ctx)
@@ -81,6 +90,16 @@ def test_two_gloo_processes_equal_one_process_with_the_same_global_batch(tmp_pat
     assert max_abs_difference(result["weights"], _parameters(single)) < TOLERANCE
     assert result["record"]["train_loss"] == pytest.approx(history[-1]["train_loss"], abs=1e-5)
     assert result["record"]["train_accuracy"] == pytest.approx(history[-1]["train_accuracy"], abs=1e-9)
+    # resume the 2-process checkpoint in 1 process (same global batch) for epoch 2
+    assert (tmp_path / "run" / "epoch-0001.safetensors").is_file()
+    torch.manual_seed(99)  # other initial weights: only the checkpoint can make `resumed` equal
+    resumed = build_model("5-16-3", neuron="iaf", backend="bptt")
+    _train(resumed, make_loader(_data(), GLOBAL_BATCH, seed=3), epochs=2, checkpoint_dir=tmp_path / "run",
+           resume=True)
+    straight = _model()
+    _train(straight, make_loader(_data(), GLOBAL_BATCH, seed=3), epochs=2)
+    assert max_abs_difference(_parameters(straight), _parameters(single)) > 1e-2  # epoch 2 moved on
+    assert max_abs_difference(_parameters(resumed), _parameters(straight)) < TOLERANCE
 
 
 def test_shards_make_up_the_global_batches():
