@@ -94,6 +94,20 @@ def sum_pool(spikes: torch.Tensor, pooling: int) -> torch.Tensor:
     return cropped.reshape(n, c, h2, pooling, w2, pooling).sum((3, 5))
 
 
+def gather_inputs(sources: list[Source], input_shape: Shape, spikes_of, dtype: torch.dtype) -> torch.Tensor:
+    """A layer's input (N, c, h, w): the sum over its sources of their sum-pooled spikes
+    `spikes_of(source.layer)` (N, ...), cropped to `input_shape` (the chip drops addresses
+    outside the destination's input). Differentiable when the spikes are."""
+    total = None
+    for source in sources:
+        pooled = sum_pool(spikes_of(source.layer), source.pooling).to(dtype)
+        if total is None:
+            total = torch.zeros((pooled.shape[0], *input_shape), dtype=dtype)
+        c, h, w = (min(a, b) for a, b in zip(pooled.shape[1:], input_shape))
+        total[:, :c, :h, :w] += pooled[:, :c, :h, :w]
+    return total
+
+
 def integer_conv(inputs: torch.Tensor, weights: torch.Tensor, stride: int, padding: int) -> torch.Tensor:
     """Exact integer convolution: float64 holds every integer below 2^53 exactly."""
     out = F.conv2d(inputs.double(), weights.double(), stride=stride, padding=padding)
@@ -177,11 +191,7 @@ class QuantizedModel(nn.Module):
         counts = x.to(torch.int64).reshape(batch * steps, *self.input_shape)
         spikes: list[torch.Tensor] = []
         for layer, neurons in zip(self.layers, self.neurons):
-            inputs = torch.zeros((batch * steps, *layer.input_shape), dtype=torch.int64)
-            for source in layer.sources:
-                pooled = sum_pool(counts if source.layer < 0 else spikes[source.layer], source.pooling)
-                c, h, w = (min(a, b) for a, b in zip(pooled.shape[1:], layer.input_shape))
-                inputs[:, :c, :h, :w] += pooled[:, :c, :h, :w]
+            inputs = gather_inputs(layer.sources, layer.input_shape, lambda i: counts if i < 0 else spikes[i], torch.int64)
             drive = integer_conv(inputs, layer.weights, layer.stride, layer.padding)
             if layer.biases is not None:
                 drive = drive + layer.biases[None, :, None, None]

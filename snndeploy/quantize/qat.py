@@ -26,7 +26,7 @@ from torch import nn
 
 from snndeploy.errors import SnnDeployError
 from snndeploy.quantize.graph import build_graph, check_graph
-from snndeploy.quantize.model import QuantizedModel, sum_pool
+from snndeploy.quantize.model import QuantizedModel, gather_inputs, sum_pool
 from snndeploy.quantize.quantizer import QuantizationReport, integer_thresholds, layer_scale, quantize_layer, signed_max
 from snndeploy.targets import load_target
 
@@ -89,11 +89,7 @@ class QuantizationAware(nn.Module):
         spikes: list[torch.Tensor] = []
         for index, layer in enumerate(graph.layers):
             scale = self._scale(index)
-            inputs = torch.zeros((batch * steps, *layer.input_shape), dtype=torch.float64)
-            for source in layer.sources:
-                pooled = sum_pool(counts if source.layer < 0 else spikes[source.layer], source.pooling)
-                c, h, w = (min(a, b) for a, b in zip(pooled.shape[1:], layer.input_shape))
-                inputs = inputs + F.pad(pooled[:, :c, :h, :w], (0, layer.input_shape[2] - w, 0, layer.input_shape[1] - h, 0, layer.input_shape[0] - c))
+            inputs = gather_inputs(layer.sources, layer.input_shape, lambda i: counts if i < 0 else spikes[i], torch.float64)
             weight = _fake_quant(self.weights[index], scale, target.weight_bits)
             bias = self._bias(index)
             bias = None if bias is None else _fake_quant(bias, scale, target.bias_bits)

@@ -35,7 +35,7 @@ from torch import nn
 
 from snndeploy.errors import SnnDeployError
 from snndeploy.quantize.graph import FloatLayer, LayerGraph, build_graph, check_graph, is_neuron
-from snndeploy.quantize.model import QuantizedLayer, QuantizedModel, integer_conv, sum_pool
+from snndeploy.quantize.model import QuantizedLayer, QuantizedModel, gather_inputs, integer_conv, sum_pool
 from snndeploy.targets import Target, load_target
 
 CALIBRATION_SCALE_FACTORS = (1.0, 1.25, 1.5, 2.0, 3.0, 4.0)
@@ -195,13 +195,13 @@ def _layer_inputs(graph: LayerGraph, index: int, frames: torch.Tensor, spikes: d
     """The float model's input counts of layer `index` (batch, time, c, h, w)."""
     layer = graph.layers[index]
     batch, steps = frames.shape[:2]
-    total = torch.zeros((batch * steps, *layer.input_shape), dtype=torch.float64)
-    for source in layer.sources:
-        raw = frames if source.layer < 0 else spikes[source.layer]
-        raw = raw.reshape(batch * steps, *graph.layers[source.layer].neuron_shape if source.layer >= 0 else graph.input_shape).double()
-        pooled = sum_pool(raw, source.pooling)
-        c, h, w = (min(a, b) for a, b in zip(pooled.shape[1:], layer.input_shape))
-        total[:, :c, :h, :w] += pooled[:, :c, :h, :w]
+
+    def spikes_of(source: int) -> torch.Tensor:
+        raw = frames if source < 0 else spikes[source]
+        shape = graph.input_shape if source < 0 else graph.layers[source].neuron_shape
+        return raw.reshape(batch * steps, *shape)
+
+    total = gather_inputs(layer.sources, layer.input_shape, spikes_of, torch.float64)
     return total.reshape(batch, steps, *layer.input_shape)
 
 
