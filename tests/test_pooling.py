@@ -115,7 +115,7 @@ def test_pooling_trains_inside_a_spiking_net():
 
     torch.manual_seed(0)
     net = torch.nn.Sequential(AvgPool2d(2), MaxPool2d(2), torch.nn.Flatten(2), torch.nn.Linear(8, 3),
-                              IAF(backend="exodus"))
+                              IAF(backend="bptt"))
     x = _spikes((2, 4, 2, 8, 8), rate=0.6, dtype=torch.float32)
     net(x).sum().backward()
     assert net[3].weight.grad.abs().sum() > 0
