@@ -25,6 +25,32 @@ _PUBLIC = {
     "ExpLeakSqueeze": "snndeploy.layers:ExpLeakSqueeze",
     "from_sinabs": "snndeploy.layers.convert:from_sinabs",
     "to_sinabs": "snndeploy.layers.convert:to_sinabs",
+    # training
+    "fit": "snndeploy.train:fit",
+    "evaluate": "snndeploy.train:evaluate",
+    "build_model": "snndeploy.train:build_model",
+    "load_model": "snndeploy.train:load_model",
+    "get_dataset": "snndeploy.data:get_dataset",
+    # deployment
+    "load_target": "snndeploy.targets:load_target",
+    "quantize": "snndeploy.quantize:quantize",
+    "QuantizedModel": "snndeploy.quantize:QuantizedModel",
+    "QuantizationAware": "snndeploy.quantize:QuantizationAware",
+    "map_to_chip": "snndeploy.mapping:map_to_chip",
+    "ChipConfig": "snndeploy.mapping:ChipConfig",
+    "simulate": "snndeploy.sim:simulate",
+    "SimResult": "snndeploy.sim:SimResult",
+    "load_events": "snndeploy.sim:load_events",
+    "save_events": "snndeploy.sim:save_events",
+    "verify": "snndeploy.sim.verify:verify",
+    "run_demo": "snndeploy.demo:run_demo",
+    # interop and devices
+    "export_nir": "snndeploy.export.nir:export_nir",
+    "import_nir": "snndeploy.export.nir:import_nir",
+    "export_onnx": "snndeploy.export.onnx:export_onnx",
+    "load_network": "snndeploy.export:load_network",
+    "open_device": "snndeploy.devices:open_device",
+    "list_devices": "snndeploy.devices:list_devices",
 }
 
 __all__ = ["SnnDeployError", "__version__", *_PUBLIC]
