@@ -149,6 +149,6 @@ def test_resource_report_synops_formula_and_bandwidth_warning():
 
 def test_lif_target_models_have_no_chip_config():
     model = net(nn.Conv2d(2, 4, 3, bias=False), sl.LIFSqueeze(tau_mem=5.0, batch_size=1))
-    q = quantize(model, "examples/targets/shiftlif.toml", input_shape=(2, 6, 6))
+    q = quantize(model, "examples/targets/lif_bitshift.toml", input_shape=(2, 6, 6))
     with pytest.raises(SnnDeployError, match="bit-shift decay .* no decay field"):
-        map_to_chip(q, "examples/targets/shiftlif.toml")
+        map_to_chip(q, "examples/targets/lif_bitshift.toml")

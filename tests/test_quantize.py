@@ -281,7 +281,7 @@ def test_lif_on_iaf_target_linear_leak_and_on_lif_target_bit_shift():
     assert any("linear leak" in w for w in q.report.warnings)
     (agreement,) = q.report.fidelity.values()
     assert 0.5 < agreement <= 1.0
-    lif = "examples/targets/shiftlif.toml"
+    lif = "examples/targets/lif_bitshift.toml"
     exact = quantize(model, lif, input_shape=(2, 6, 6))
     assert exact.layers[0].decay_shift == 3 and not exact.report.warnings
     near = quantize(make(5.0), lif, input_shape=(2, 6, 6))
@@ -293,7 +293,7 @@ def test_bit_shift_decay_rule():
     layer = QuantizedLayer("lif", torch.zeros((1, 1, 1, 1), dtype=torch.int64), torch.tensor([0]), 1, 0, (1, 1, 1),
                            threshold_high=1000, threshold_low=-32768, reset="subtract", sources=[Source(-1)], decay_shift=3,
                            initial_state=torch.tensor([[[100]]]))
-    q = QuantizedModel([layer], (1, 1, 1), Source(0), target="shiftlif")
+    q = QuantizedModel([layer], (1, 1, 1), Source(0), target="lif_bitshift")
     q(torch.zeros(1, 2, 1, 1, 1))
     assert q.neurons[0].v_mem.item() == 88 - (88 >> 3)  # 100 -> 88 -> 77
     layer.initial_state = torch.tensor([[[-100]]])

@@ -38,9 +38,10 @@ def test_quantize_then_map(tmp_path):
     q = QuantizedModel.load(q_path)
     assert q.input_shape == (2, 8, 8)
     chip = tmp_path / "chip.json"
-    result = run("map", str(q_path), "--target", "speck2f", "-o", str(chip))
+    result = run("map", str(q_path), "--target", "speck2f", "-o", str(chip), "--plot", str(tmp_path / "memory.png"))
     assert result.exit_code == 0, result.output
     assert "wrote" in result.output and "SynOps/s" in result.output
+    assert (tmp_path / "memory.png").read_bytes()[:4] == b"\x89PNG"
     config = ChipConfig.from_json(chip)
     assert [c.layer_name for c in config.cores] == ["0", "4"]
     # a checkpoint maps directly (quantized on the fly)
@@ -52,7 +53,7 @@ def test_quantize_then_map(tmp_path):
 def test_targets_listing_and_errors(tmp_path):
     result = run("targets", "--json")
     assert {"speck2f", "speck2e", "dynapcnn"} <= set(json.loads(result.output))
-    result = run("targets", "examples/targets/shiftlif.toml")
+    result = run("targets", "examples/targets/lif_bitshift.toml")
     assert "neuron: lif" in result.output
     from snndeploy.cli import main
     import pytest

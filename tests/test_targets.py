@@ -13,7 +13,7 @@ from torch import nn
 from snndeploy.errors import SnnDeployError
 from snndeploy.targets import TARGETS_DIR, available_targets, load_target
 
-EXAMPLE = "examples/targets/shiftlif.toml"
+EXAMPLE = "examples/targets/lif_bitshift.toml"
 
 
 def test_builtin_targets_carry_the_speck_facts():
@@ -49,7 +49,7 @@ def test_user_target_by_path_and_by_search_path(tmp_path, monkeypatch):
     shutil.copy(EXAMPLE, tmp_path / "mychip.toml")
     monkeypatch.setenv("SNNDEPLOY_TARGETS", str(tmp_path))
     assert "mychip" in available_targets()
-    assert load_target("mychip").name == "shiftlif"
+    assert load_target("mychip").name == "lif_bitshift"
 
 
 def test_unknown_target_lists_the_known_ones():

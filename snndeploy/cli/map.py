@@ -24,24 +24,26 @@ from snndeploy.quantize.files import load_quantized_or_quantize
               help="Warn when a core's estimated SynOps/s exceeds this.")
 @click.option("--input-shape", default=None, help="C,H,W when MODEL is a checkpoint of a Python-file model.")
 @click.option("-o", "--out", required=True, type=click.Path(dir_okay=False), help="Output chip configuration (.json).")
+@click.option("--plot", type=click.Path(dir_okay=False), default=None, help="Also draw memory used / available per core (.png).")
 @click.option("--json", "as_json", is_flag=True, help="Print the result as JSON.")
 def command(model: str, target: str, input_source: Optional[str], num_classes: Optional[int], input_rate: float,
-            bandwidth: Optional[float], input_shape: Optional[str], out: str, as_json: bool) -> None:
+            bandwidth: Optional[float], input_shape: Optional[str], out: str, plot: Optional[str], as_json: bool) -> None:
     """Map MODEL_OR_Q (a `snndeploy quantize` output, or a training checkpoint, quantized on the
     fly) to the target's cores and write the chip configuration.
 
     \b
     Example:
-      snndeploy map q.safetensors --target speck2f -o chip.json
+      snndeploy map q.safetensors --target speck2f -o chip.json --plot memory.png
     """
     qmodel = load_quantized_or_quantize(model, target, parse_shape(input_shape))
     config = map_to_chip(qmodel, target, input_source=input_source, num_classes=num_classes)
     report = resource_report(config, target, input_rate_hz=input_rate, bandwidth_limit=bandwidth)
     config.metadata["resources"] = report.to_dict()
     path = config.to_json(out)
+    figure = None if plot is None else str(report.plot(plot, f"{config.target}: memory per core"))
     if as_json:
-        click.echo(json.dumps({"output": str(path), "cores": {c.layer_name: c.core for c in config.cores},
+        click.echo(json.dumps({"output": str(path), "plot": figure, "cores": {c.layer_name: c.core for c in config.cores},
                                "resources": report.to_dict()}))
         return
     click.echo(report.table())
-    click.echo(f"wrote {path}")
+    click.echo(f"wrote {path}" + (f" and {figure}" if figure else ""))

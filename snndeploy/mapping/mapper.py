@@ -149,6 +149,14 @@ class ResourceReport:
     input_rate_hz: float
     bandwidth_limit: Optional[float]
     warnings: list[str]
+    capacity: dict[str, dict[int, int]]  # memory kind -> {core: entries}, every core of the target
+
+    def plot(self, path, title: str = "Memory per core"):
+        """PNG bar chart of used vs available kernel / neuron / bias memory per core."""
+        from snndeploy.plots import plot_core_memory
+
+        used = {kind: {u.core: getattr(u, kind)[0] for u in self.cores} for kind in self.capacity}
+        return plot_core_memory(used, self.capacity, path, title)
 
     def table(self) -> str:
         lines = [f"{'core':>4} {'layer':<12} {'kernel':>15} {'neuron':>15} {'bias':>11} {'SynOps/s':>12}"]
@@ -184,4 +192,5 @@ def resource_report(config: ChipConfig, target=None, *, input_rate_hz: float = 1
             warnings.append(f"core {core.core} ({core.layer_name}): estimated {synops:.3g} SynOps/s exceeds the bandwidth {limit:.3g}")
         usages.append(CoreUsage(core.core, core.layer_name, (need.kernel, spec.kernel_memory), (need.neuron, spec.neuron_memory),
                                 (need.bias, spec.bias_memory), rate, synops, over))
-    return ResourceReport(usages, input_rate_hz, limit, warnings)
+    capacity = {kind: {core.index: getattr(core, f"{kind}_memory") for core in target.cores} for kind in ("kernel", "neuron", "bias")}
+    return ResourceReport(usages, input_rate_hz, limit, warnings, capacity)

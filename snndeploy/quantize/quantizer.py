@@ -70,6 +70,9 @@ class QuantizationReport:
         lines += [f"warning: {w}" for w in self.warnings]
         return "\n".join(lines)
 
+    def __str__(self) -> str:
+        return self.table()
+
     def to_dict(self) -> dict:
         return {"target": self.target, "layers": [vars(r) for r in self.layers], "warnings": self.warnings, "fidelity": self.fidelity}
 
