@@ -7,7 +7,6 @@ import itertools
 import numpy as np
 import pytest
 import sinabs.layers as sl
-import torch
 from torch import nn
 
 from snndeploy.errors import SnnDeployError
