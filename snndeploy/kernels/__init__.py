@@ -71,9 +71,7 @@ class CpuScan:
                  needs_alpha: bool = True):
         from snndeploy.kernels import cpu
 
-        grad_p = torch.empty_like(p)
-        grad_v0 = torch.empty_like(v0)
-        grad_alpha = torch.empty_like(v0)
+        grad_p, grad_v0, grad_alpha = _gradient_buffers(p, v0)
         dtype = _np_dtype(p)
         consts = np.array([1, 0, max(spec.max_spikes_code, 0)], dtype=dtype)
         has_grad_v = grad_v is not None
@@ -119,9 +117,7 @@ class TritonScan:
                  needs_alpha: bool = True):
         from snndeploy.kernels import triton_scan
 
-        grad_p = torch.empty_like(p)
-        grad_v0 = torch.empty_like(v0)
-        grad_alpha = torch.empty_like(v0)
+        grad_p, grad_v0, grad_alpha = _gradient_buffers(p, v0)
         params = (tuple(spec.surrogate.params) + (0.0,) * 4)[:4]
         surrogate_fn = triton_scan.SURROGATE_FUNCTIONS[type(spec.surrogate)]
         batch, steps, neurons = p.shape
@@ -138,14 +134,21 @@ class TritonScan:
 IMPLEMENTATIONS = {"cpu": CpuScan(), "cuda": TritonScan()}
 
 
-def implementation_for(tensor: torch.Tensor):
+def implementation_for(tensor: torch.Tensor, implementations: dict = IMPLEMENTATIONS,
+                       what: str = "the exodus and slayer backends"):
+    """The kernel implementation for `tensor`'s device type (one dict per kernel family)."""
     try:
-        return IMPLEMENTATIONS[tensor.device.type]
+        return implementations[tensor.device.type]
     except KeyError:
         raise SnnDeployError(
-            f"no scan kernel for device '{tensor.device.type}': the exodus and slayer backends "
-            f"run on {sorted(IMPLEMENTATIONS)}; use backend='bptt' on this device"
+            f"no kernel for device '{tensor.device.type}': {what} run on "
+            f"{sorted(implementations)}; use backend='bptt' on this device"
         ) from None
+
+
+def _gradient_buffers(p: torch.Tensor, v0: torch.Tensor):
+    """Outputs of a backward scan: ∂L/∂p (like p), ∂L/∂v_init and per-sample ∂L/∂α (like v0)."""
+    return torch.empty_like(p), torch.empty_like(v0), torch.empty_like(v0)
 
 
 def _np_dtype(tensor: torch.Tensor) -> np.dtype:
