@@ -418,10 +418,8 @@ def test_deployment_blockers_explain_iaf_and_lif_targets():
     blockers = deployment_blockers(net, speck)
     assert any("layer 0" in b and "tau_syn=5.0" in b for b in blockers)
     assert any("layer 1" in b and "integrate-and-fire" in b for b in blockers)
-    lif_target = {"name": "lif-chip", "slow_clock_period_us": 1000,
-                  "neuron": {"model": "lif", "resets": ["subtract", "zero"],
-                             "decay_shift_min": 1, "decay_shift_max": 15}}
-    shift, tau = nearest_decay_shift(20.0, 1.0, 1, 15)
+    lif_target = tomllib.loads((root / "examples" / "targets" / "lif_bitshift.toml").read_text())
+    shift, tau = nearest_decay_shift(20.0, 1.0, 1, 12)
     assert shift == 4 and tau == pytest.approx(-1.0 / math.log(1 - 1 / 16))
     suggestion = [b for b in deployment_blockers(net, lif_target) if "bit-shift" in b]
     assert len(suggestion) == 2 and f"tau_mem={tau:.3f} ms" in suggestion[0]
