@@ -61,6 +61,15 @@ def _after_reset(p, s, reset_amount, SUBTRACTS: tl.constexpr):
 
 
 @triton.jit
+def _load_params(alpha_ptr, threshold_ptr, reset_ptr, min_ptr, n, mask):
+    alpha = tl.load(alpha_ptr + n, mask=mask, other=1.0)
+    threshold = tl.load(threshold_ptr + n, mask=mask, other=1.0)
+    reset_amount = tl.load(reset_ptr + n, mask=mask, other=0.0)
+    min_v = tl.load(min_ptr + n, mask=mask, other=0.0)
+    return alpha, threshold, reset_amount, min_v
+
+
+@triton.jit
 def spike_scan_forward_kernel(x_ptr, alpha_ptr, v0_ptr, threshold_ptr, reset_ptr, min_ptr,
                               p_ptr, s_ptr, v_ptr, v_final_ptr, steps, neurons,
                               MAX_SPIKES: tl.constexpr, SUBTRACTS: tl.constexpr,
@@ -68,10 +77,8 @@ def spike_scan_forward_kernel(x_ptr, alpha_ptr, v0_ptr, threshold_ptr, reset_ptr
     b = tl.program_id(0)
     n = tl.program_id(1) * BLOCK + tl.arange(0, BLOCK)
     mask = n < neurons
-    alpha = tl.load(alpha_ptr + n, mask=mask, other=1.0)
-    threshold = tl.load(threshold_ptr + n, mask=mask, other=1.0)
-    reset_amount = tl.load(reset_ptr + n, mask=mask, other=0.0)
-    min_v = tl.load(min_ptr + n, mask=mask, other=0.0)
+    alpha, threshold, reset_amount, min_v = _load_params(alpha_ptr, threshold_ptr, reset_ptr,
+                                                         min_ptr, n, mask)
     state = tl.load(v0_ptr + b * neurons + n, mask=mask, other=0.0)
     base = b * steps * neurons + n
     for t in range(steps):
@@ -104,10 +111,8 @@ def spike_scan_backward_kernel(p_ptr, s_ptr, grad_s_ptr, grad_v_ptr, grad_v_fina
     b = tl.program_id(0)
     n = tl.program_id(1) * BLOCK + tl.arange(0, BLOCK)
     mask = n < neurons
-    alpha = tl.load(alpha_ptr + n, mask=mask, other=1.0)
-    threshold = tl.load(threshold_ptr + n, mask=mask, other=1.0)
-    reset_amount = tl.load(reset_ptr + n, mask=mask, other=0.0)
-    min_v = tl.load(min_ptr + n, mask=mask, other=0.0)
+    alpha, threshold, reset_amount, min_v = _load_params(alpha_ptr, threshold_ptr, reset_ptr,
+                                                         min_ptr, n, mask)
     carry = tl.load(grad_v_final_ptr + b * neurons + n, mask=mask, other=0.0)
     acc_alpha = tl.zeros_like(carry)
     base = b * steps * neurons + n
