@@ -11,7 +11,7 @@ threshold_low is then -2^(sb-1)), so a network with small weights keeps them. Th
 w = clip(round(w·s)), b = clip(round(b·s)), threshold_high = clip(max(1, round(θ·s))),
 threshold_low = clip(round(min_v_mem·s)); round = half to even (torch.round), clip =
 saturate to the signed range (never wrap). With calibration data, candidate scales
-s·{1, 1.25, 1.5, 2, 3, 4} are tried per layer (larger s keeps more precision and clips the
+s·{1, 1.25, 1.5, 2, 3, 4, 6, 8} are tried per layer (larger s keeps more precision and clips the
 largest weights) and the one whose integer spikes agree best with the float model's on
 the calibration frames wins (ties: the smaller scale).
 
@@ -38,7 +38,7 @@ from snndeploy.quantize.graph import FloatLayer, LayerGraph, build_graph, check_
 from snndeploy.quantize.model import QuantizedLayer, QuantizedModel, gather_inputs, integer_conv, sum_pool
 from snndeploy.targets import Target, load_target
 
-CALIBRATION_SCALE_FACTORS = (1.0, 1.25, 1.5, 2.0, 3.0, 4.0)
+CALIBRATION_SCALE_FACTORS = (1.0, 1.25, 1.5, 2.0, 3.0, 4.0, 6.0, 8.0)
 COLLAPSE_FRACTION = 0.5
 
 
