@@ -24,6 +24,11 @@ def parse_override(text: str) -> tuple[str, float]:
     return name, float(value)
 
 
+def print_evaluated(row: dict) -> None:
+    if row["test_acc"] is not None:
+        print(json.dumps(row), flush=True)
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("task", choices=sorted(PRESETS))
@@ -37,7 +42,7 @@ def main() -> None:
     rows = []
     for seed in args.seeds:
         result = train_fp(args.task, epochs=args.epochs, seed=seed, evaluate_every=args.evaluate_every,
-                          **dict(args.set))
+                          log=print_evaluated, **dict(args.set))
         evaluated = [h for h in result.history if h["test_acc"] is not None]
         row = {
             "seed": seed,
