@@ -373,3 +373,16 @@ def test_quantized_model_refuses_non_count_input():
         q(torch.full((1, 2, 2, 16, 16), 0.5))
     with pytest.raises(SnnDeployError, match=r"expects \(batch, time, 2, 16, 16\) input"):
         q(torch.zeros(1, 2, 2, 8, 8))
+
+
+@pytest.mark.skipif(not torch.cuda.is_available(), reason="needs a CUDA device")
+def test_quantized_model_and_qat_follow_the_input_device():
+    net = default_sinabs_net(batch=1)
+    q = quantize(net, "speck2f", input_shape=(2, 16, 16))
+    frames = spikes_input((2, 16, 16), batch=1, steps=6, rate=0.5)
+    on_cpu = q(frames)
+    q.reset_states()
+    assert torch.equal(q(frames.cuda()).cpu(), on_cpu)
+    qat = QuantizationAware(net, "speck2f", (2, 16, 16)).cuda()
+    q.reset_states()
+    assert torch.equal(qat(frames.cuda()).float().cpu(), quantize(qat, "speck2f")(frames))

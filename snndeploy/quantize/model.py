@@ -20,7 +20,8 @@ fires at most one spike per synaptic update; `snndeploy.sim` measures that diffe
 
 Input: (batch, time, c, h, w) spike counts, or (batch, time, features) for a dense input.
 Output: the output layer's spike counts (batch, time, c, h, w), or (batch, time, c·h·w) when
-the float model flattened its output; float32 tensors holding exact integers.
+the float model flattened its output; float32 tensors holding exact integers, on the input's
+device (CPU or CUDA).
 """
 
 from __future__ import annotations
@@ -102,7 +103,7 @@ def gather_inputs(sources: list[Source], input_shape: Shape, spikes_of, dtype: t
     for source in sources:
         pooled = sum_pool(spikes_of(source.layer), source.pooling).to(dtype)
         if total is None:
-            total = torch.zeros((pooled.shape[0], *input_shape), dtype=dtype)
+            total = torch.zeros((pooled.shape[0], *input_shape), dtype=dtype, device=pooled.device)
         c, h, w = (min(a, b) for a, b in zip(pooled.shape[1:], input_shape))
         total[:, :c, :h, :w] += pooled[:, :c, :h, :w]
     return total
@@ -110,7 +111,7 @@ def gather_inputs(sources: list[Source], input_shape: Shape, spikes_of, dtype: t
 
 def integer_conv(inputs: torch.Tensor, weights: torch.Tensor, stride: int, padding: int) -> torch.Tensor:
     """Exact integer convolution: float64 holds every integer below 2^53 exactly."""
-    out = F.conv2d(inputs.double(), weights.double(), stride=stride, padding=padding)
+    out = F.conv2d(inputs.double(), weights.to(inputs.device).double(), stride=stride, padding=padding)
     return out.round().to(torch.int64)
 
 
@@ -149,7 +150,7 @@ class IntegerNeurons(nn.Module):
         if self.v_mem is None or self.v_mem.shape[0] != batch:
             initial = self.layer.initial_state
             start = torch.zeros(self.layer.neuron_shape, dtype=torch.int64) if initial is None else initial
-            self.v_mem = start.expand(batch, *start.shape).clone()
+            self.v_mem = start.to(drive.device).expand(batch, *start.shape).clone()
         v = self.v_mem
         out = torch.empty_like(drive)
         reset_to_zero = self.layer.reset == "zero"
@@ -194,7 +195,7 @@ class QuantizedModel(nn.Module):
             inputs = gather_inputs(layer.sources, layer.input_shape, lambda i: counts if i < 0 else spikes[i], torch.int64)
             drive = integer_conv(inputs, layer.weights, layer.stride, layer.padding)
             if layer.biases is not None:
-                drive = drive + layer.biases[None, :, None, None]
+                drive = drive + layer.biases.to(drive.device)[None, :, None, None]
             out = neurons(drive.reshape(batch, steps, *drive.shape[1:]))
             spikes.append(out.reshape(batch * steps, *out.shape[2:]).to(torch.int64))
         result = sum_pool(spikes[self.output.layer], self.output.pooling).to(torch.float32)

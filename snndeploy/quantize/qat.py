@@ -117,7 +117,7 @@ class QuantizationAware(nn.Module):
         layers, reports = [], []
         for index, layer in enumerate(self.graph.layers):
             bias = self._bias(index)
-            q, report = quantize_layer(layer, self.weights[index].detach(), None if bias is None else bias.detach(),
+            q, report = quantize_layer(layer, self.weights[index].detach().cpu(), None if bias is None else bias.detach().cpu(),
                                        self._scale(index), self.target, None)
             layers.append(q)
             reports.append(report)
