@@ -150,7 +150,6 @@ class SimNetwork:
                 value = getattr(core, name)
                 if not -limit <= value < limit:
                     raise SnnDeployError(f"core {index}: {name}={value} outside the {self.state_bits}-bit state range")
-        width, height, channels = self.input.size
         for dest in self.input.destinations:
             self._check_destination("input", self.input_stage_output_shape(), dest)
         if self.readout is not None and self.readout.core not in self.cores:

@@ -151,7 +151,8 @@ def simulate(
     synops_per_s_limit overrides the configured per-core bandwidth.
     """
     if mode not in MODES:
-        raise SnnDeployError(f"unknown simulation mode {mode!r}; choose one of {sorted(MODES)}")
+        choices = "; ".join(f"{name}: {entry.description}" for name, entry in MODES.items())
+        raise SnnDeployError(f"unknown simulation mode {mode!r}; choose one of {choices}")
     net = as_network(config)
     size = net.input.size
     if isinstance(events, (str, os.PathLike)):
