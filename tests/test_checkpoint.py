@@ -160,3 +160,15 @@ def test_sigkill_during_writes_never_leaves_a_partial_checkpoint(tmp_path):
     for path in names:
         assert load_checkpoint(path).model_spec == ModelSpec.from_source("64-256-256-10")
     assert latest_checkpoint(tmp_path).name.startswith("epoch-")
+
+
+def test_fit_records_the_spec_of_built_models(tmp_path):
+    from snndeploy.train import SumOverTimeCrossEntropy, build_model, fit
+
+    net = build_model("4-5-3", neuron="lif", backend="bptt", tau_mem=4.0)
+    data = torch.utils.data.TensorDataset(torch.rand(4, 3, 4) * 3, torch.tensor([0, 1, 2, 0]))
+    fit(net, torch.utils.data.DataLoader(data, batch_size=2), SumOverTimeCrossEntropy(), 1,
+        checkpoint_dir=tmp_path, progress=False)
+    assert load_checkpoint(tmp_path).model_spec == ModelSpec.from_source(
+        "4-5-3", neuron="lif", backend="bptt", tau_mem=4.0)
+    assert type(load_model(tmp_path)[2]).__name__ == "LIF"

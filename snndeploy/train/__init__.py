@@ -5,6 +5,9 @@
     history = fit(net, make_loader(train_set, 32, seed=0), SumOverTimeCrossEntropy(), epochs=3,
                   checkpoint_dir="runs/digits")
     net = load_model("runs/digits")      # latest epoch, weights from safetensors
+
+    run_training("34x34x2-8c3-2p-16c3-2p-10", "runs/digits", data="digits", epochs=3)  # the CLI's
+    run_evaluation("runs/digits")        # accuracy and per-layer firing rates
 """
 
 from snndeploy.train.architecture import (
@@ -31,6 +34,7 @@ from snndeploy.train.loop import (
     reset_states,
     seed_everything,
 )
+from snndeploy.train.run import TrainingRun, run_evaluation, run_training
 from snndeploy.train.losses import (
     LOSSES,
     MaxOverTimeCrossEntropy,
@@ -44,5 +48,6 @@ __all__ = [
     "MaxOverTimeCrossEntropy", "ModelSpec", "SpikeCountMSE", "SpikingSequential",
     "SumOverTimeCrossEntropy", "build_model", "evaluate", "fit", "get_loss", "latest_checkpoint",
     "load_checkpoint", "load_model", "load_model_file", "make_loader", "parse_architecture",
-    "reset_states", "save_checkpoint", "seed_everything",
+    "reset_states", "run_evaluation", "run_training", "save_checkpoint", "seed_everything",
+    "TrainingRun",
 ]

@@ -322,7 +322,8 @@ def build_model(architecture: "str | Architecture", neuron: str = "iaf", backend
     """A `SpikingSequential` for an architecture string (see the module docstring).
 
     `neuron` is a key of NEURONS ("iaf", "lif"); `neuron_options` go to its factory
-    (spike_threshold, min_v_mem, spike_fn "multi"/"single", tau_mem for lif).
+    (spike_threshold, min_v_mem, spike_fn "multi"/"single", tau_mem for lif). The network's
+    `model_spec` attribute says how to rebuild it (what checkpoints store).
     """
     arch = parse_architecture(architecture) if isinstance(architecture, str) else architecture
     if neuron not in NEURONS:
@@ -352,7 +353,11 @@ def build_model(architecture: "str | Architecture", neuron: str = "iaf", backend
                 layers.append(nn.Flatten())
             layers += [nn.Linear(math.prod(before), spec.out_features, bias=bias),
                        make_neuron(backend, **neuron_options)]
-    return SpikingSequential(*layers)
+    network = SpikingSequential(*layers)
+    # How to rebuild it: `fit` stores this in checkpoints so that `load_model` works.
+    network.model_spec = ModelSpec(architecture=arch.text, neuron=neuron, backend=backend,
+                                   bias=bias, neuron_options=dict(neuron_options))
+    return network
 
 
 # --------------------------------------------------------------------------------------------

@@ -214,9 +214,10 @@ def fit(model: nn.Module, train_loader: Iterable, loss_fn: Callable, epochs: int
     * `optimizer` defaults to Adam(lr) over the model's parameters.
     * `seed` seeds all generators before the first epoch (None leaves them alone); use a
       loader from `make_loader` for a seeded, resumable data order.
-    * `checkpoint_dir`: write a checkpoint and metric rows after every epoch; with
-      `model_spec` the checkpoints can rebuild the network (`load_model`); `options` are stored
-      with them (and must match on resume, except RESUMABLE_CHANGES).
+    * `checkpoint_dir`: write a checkpoint and metric rows after every epoch; with a
+      `model_spec` (default: the model's own `model_spec` attribute, which `build_model` sets)
+      the checkpoints can rebuild the network (`load_model`); `options` are stored with them
+      (and must match on resume, except RESUMABLE_CHANGES).
     * `resume`: continue from the latest checkpoint in `checkpoint_dir` (start fresh when
       there is none). Without it a folder that already holds checkpoints is refused.
     * `callbacks`: each is called as callback(record, model) after every epoch.
@@ -226,6 +227,7 @@ def fit(model: nn.Module, train_loader: Iterable, loss_fn: Callable, epochs: int
     if epochs < 1:
         raise SnnDeployError(f"epochs must be at least 1, got {epochs}")
     options = dict(options or {})
+    model_spec = model_spec if model_spec is not None else getattr(model, "model_spec", None)
     model = model.to(device)
     if optimizer is None:
         optimizer = torch.optim.Adam(model.parameters(), lr=lr)
