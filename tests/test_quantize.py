@@ -358,6 +358,9 @@ def test_qat_outputs_equal_quantized_outputs_exactly():
         optimizer.step()
     assert not torch.equal(before[0], qat.weights[0].detach())  # it trained
     q = quantize(qat, "speck2f")
+    assert quantize(q, "speck2f") is q
+    with pytest.raises(SnnDeployError, match="already quantization-aware for speck2f, not dynapcnn"):
+        quantize(qat, "dynapcnn")
     for seed in (10, 11):
         frames = spikes_input((2, 8, 8), steps=12, rate=0.6, seed=seed)
         with torch.no_grad():

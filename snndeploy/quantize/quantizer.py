@@ -229,8 +229,14 @@ def quantize(model: nn.Module, target, calibration: Optional[torch.Tensor] = Non
     from snndeploy.quantize.qat import QuantizationAware
 
     target = load_target(target)
-    if isinstance(model, QuantizationAware):
-        return model.to_quantized()
+    if isinstance(model, (QuantizationAware, QuantizedModel)):
+        trained_for = model.target.name if isinstance(model, QuantizationAware) else model.target
+        if trained_for != target.name:
+            raise SnnDeployError(
+                f"the model is already {'quantization-aware' if isinstance(model, QuantizationAware) else 'quantized'} "
+                f"for {trained_for}, not {target.name}; quantize its float model for {target.name} instead"
+            )
+        return model.to_quantized() if isinstance(model, QuantizationAware) else model
     shape = _input_shape(input_shape, calibration)
     graph = build_graph(model, shape, strict=strict)
     check_graph(graph, target)
