@@ -20,7 +20,7 @@ def command(name: Optional[str], as_json: bool) -> None:
     Examples:
       snndeploy targets
       snndeploy targets speck2f --json
-      snndeploy targets examples/targets/shiftlif.toml
+      snndeploy targets examples/targets/lif_bitshift.toml
     """
     if name is None:
         listing = {key: {"file": str(path), "description": load_target(path).description}
@@ -41,6 +41,9 @@ def command(name: Optional[str], as_json: bool) -> None:
     click.echo(f"bits: weights {precision['weight_bits']}, biases {precision['bias_bits']}, state {precision['state_bits']}")
     click.echo("limits: " + ", ".join(f"{key} {value}" for key, value in limits.items()))
     click.echo(f"memory rounding: {summary['memory_rounding']}")
+    click.echo("input: " + ", ".join(f"{key} {value}" for key, value in summary["input"].items() if value is not None))
+    readout = summary["readout"]
+    click.echo("readout: none" if readout is None else "readout: " + ", ".join(f"{key} {value}" for key, value in readout.items()))
     click.echo(f"{'core':>4} {'kernel':>8} {'neuron':>8} {'bias':>6}")
     for core in summary["cores"]:
         click.echo(f"{core['index']:>4} {core['kernel_memory']:>8} {core['neuron_memory']:>8} {core['bias_memory']:>6}")
