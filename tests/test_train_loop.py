@@ -81,6 +81,7 @@ def test_resume_continues_exactly(tmp_path, spec):
     interrupted = _net(spec=spec)
     fit(interrupted, make_loader(data, 8, seed=3), SumOverTimeCrossEntropy(), 1,
         checkpoint_dir=tmp_path / "split", **common)
+    (tmp_path / "split" / "epoch-0001.json").unlink()  # as if killed between the two files
     resumed = _net(seed=42, spec=spec)  # other initial weights: the checkpoint overwrites them
     history = fit(resumed, make_loader(data, 8, seed=3), SumOverTimeCrossEntropy(), 3,
                   checkpoint_dir=tmp_path / "split", resume=True, **common)
@@ -89,6 +90,7 @@ def test_resume_continues_exactly(tmp_path, spec):
         assert torch.equal(_weights(resumed)[name], value), name
     rows = (tmp_path / "split" / "metrics.jsonl").read_text().splitlines()
     assert [json.loads(row)["epoch"] for row in rows] == [1, 2, 3]
+    assert json.loads((tmp_path / "split" / "epoch-0001.json").read_text())["epoch"] == 1
 
 
 def test_existing_checkpoints_need_resume_and_same_options(tmp_path):

@@ -14,7 +14,8 @@ A readable copy of that JSON sits next to it (``epoch-0003.json``) for people an
 safetensors file alone is authoritative. Each file is written to a temporary name in the same
 folder, flushed and fsynced, then moved over its final name with os.replace, so a kill at any
 moment leaves every existing checkpoint complete; `latest_checkpoint` ignores leftover
-temporaries.
+temporaries. (A kill between the two files leaves a checkpoint without its JSON copy; resuming
+writes it.)
 """
 
 from __future__ import annotations
@@ -229,9 +230,14 @@ def save_checkpoint(directory: "str | Path", epoch: int, model: torch.nn.Module,
     path = checkpoint_path(directory, epoch)
     metadata = {METADATA_KEY: json.dumps(document)}
     write_atomically(path, lambda temp: save_file(tensors, str(temp), metadata=metadata))
+    write_sidecar(path, document)
+    return path
+
+
+def write_sidecar(path: Path, document: dict) -> None:
+    """The readable JSON next to checkpoint `path` (the document without RNG states)."""
     readable = {k: v for k, v in document.items() if k != "rng"}
     write_text_atomically(path.with_suffix(".json"), json.dumps(readable, indent=2) + "\n")
-    return path
 
 
 def load_checkpoint(path: "str | Path") -> Checkpoint:

@@ -38,6 +38,7 @@ from snndeploy.train.checkpoint import (
     load_checkpoint,
     restore_training_state,
     save_checkpoint,
+    write_sidecar,
     write_text_atomically,
 )
 
@@ -250,6 +251,8 @@ def fit(model: nn.Module, train_loader: Iterable, loss_fn: Callable, epochs: int
             details = ", ".join(f"{k}: {checkpoint.options[k]!r} -> {options[k]!r}" for k in changed)
             raise SnnDeployError(f"cannot resume {existing}: options changed ({details})")
         restore_training_state(checkpoint, model, optimizer)
+        if not checkpoint.path.with_suffix(".json").exists():
+            write_sidecar(checkpoint.path, checkpoint.document)
         history = list(checkpoint.history)
         start_epoch = checkpoint.epoch + 1
         _write_metric_files(directory, history)
