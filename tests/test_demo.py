@@ -36,6 +36,7 @@ def test_demo_fast_end_to_end(fast_run):
     assert document["verify_failures"] == []
     assert 0.0 <= document["chip_accuracy_event"] <= 1.0
     assert document["cores_used"] and set(document["memory_used"]) == {"kernel", "neuron", "bias"}
+    assert document["synops_per_sample"] > 0 and document["over_bandwidth_samples"] >= 0
     for name in ("learning_curve", "raster", "memory"):
         assert (out / f"{name}.png").read_bytes()[:4] == b"\x89PNG"
     assert json.loads((out / "chip.json").read_text())["target"] == "speck2f"
