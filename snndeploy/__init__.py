@@ -14,7 +14,7 @@ import importlib
 from snndeploy._version import __version__
 from snndeploy.errors import SnnDeployError
 
-# public name -> "module:attribute"
+# public name -> "module:attribute" (or "module" for the module itself)
 _PUBLIC = {
     # layers and conversion
     "IAF": "snndeploy.layers:IAF",
@@ -33,7 +33,7 @@ _PUBLIC = {
     "get_dataset": "snndeploy.data:get_dataset",
     # deployment
     "load_target": "snndeploy.targets:load_target",
-    "quantize": "snndeploy.quantize:quantize",
+    "quantize": "snndeploy.quantize",  # the package, callable as its `quantize` function
     "QuantizedModel": "snndeploy.quantize:QuantizedModel",
     "QuantizationAware": "snndeploy.quantize:QuantizationAware",
     "map_to_chip": "snndeploy.mapping:map_to_chip",
@@ -58,10 +58,11 @@ __all__ = ["SnnDeployError", "__version__", *_PUBLIC]
 
 def __getattr__(name: str):
     try:
-        module_name, attribute = _PUBLIC[name].split(":")
+        module_name, _, attribute = _PUBLIC[name].partition(":")
     except KeyError:
         raise AttributeError(f"module 'snndeploy' has no attribute '{name}'") from None
-    value = getattr(importlib.import_module(module_name), attribute)
+    module = importlib.import_module(module_name)
+    value = getattr(module, attribute) if attribute else module
     globals()[name] = value
     return value
 

@@ -1,0 +1,35 @@
+"""The public API: every exported name resolves, and the stages chain through it."""
+
+import numpy as np
+import torch
+
+import snndeploy
+
+
+def test_every_public_name_resolves():
+    for name in snndeploy.__all__:
+        assert getattr(snndeploy, name) is not None, name
+
+
+def test_quantize_is_callable_however_it_was_imported():
+    import snndeploy.quantize as package
+    from snndeploy.quantize import quantize
+
+    assert callable(snndeploy.quantize) and callable(package)
+    assert package.QuantizedModel is snndeploy.QuantizedModel
+    assert quantize.__module__ == "snndeploy.quantize.quantizer"
+
+
+def test_pipeline_through_the_public_names(tmp_path):
+    torch.manual_seed(0)
+    model = snndeploy.build_model("16x16x2-4c3-2p-6", neuron="iaf", backend="exodus")
+    frames = (torch.rand(4, 10, 2, 16, 16) < 0.1).float()
+    target = snndeploy.load_target("speck2f")
+    qmodel = snndeploy.quantize(model.eval(), target, calibration=frames)
+    config = snndeploy.map_to_chip(qmodel, target)
+    path = config.to_json(tmp_path / "chip.json")
+    assert snndeploy.ChipConfig.from_json(path) == config
+    events = np.zeros(3, dtype=[("t", "<i8"), ("x", "<i2"), ("y", "<i2"), ("p", "<i2")])
+    events["t"], events["x"], events["y"] = [0, 1000, 2000], [3, 4, 5], [3, 4, 5]
+    result = snndeploy.simulate(config, events, mode="event")
+    assert isinstance(result, snndeploy.SimResult)
