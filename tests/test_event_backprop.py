@@ -215,3 +215,19 @@ def test_bad_options_name_the_layer():
         SRM(grad_factor=-1)
     with pytest.raises(SnnDeployError, match="batch, time"):
         SRM()(torch.zeros(3))
+
+
+def test_force_last_step_adds_a_spike_with_gradient_to_its_window():
+    x = torch.full((2, 10, 3), 0.01, dtype=torch.float64, requires_grad=True)  # too weak to fire
+    layer = EventIAF()
+    mask = torch.tensor([[1.0, 0.0, 0.0], [0.0, 0.0, 1.0]], dtype=torch.float64)
+    layer.force_last_step(mask)
+    out = layer(x)
+    assert torch.equal(out[:, -1], mask) and out[:, :-1].sum() == 0
+    out.sum().backward()
+    # the forced spike's window is the whole sequence: Σ_t I_t ∂L/∂I_t = 1 for each forced neuron
+    torch.testing.assert_close((x * x.grad).sum(1), mask, rtol=1e-12, atol=1e-15)
+    assert layer(x.detach()).sum() == 0, "the mask is used once"
+    layer.force_last_step(torch.ones(3))
+    with pytest.raises(SnnDeployError, match="force_last_step"):
+        layer(x.detach())

@@ -15,8 +15,8 @@ import numpy as np
 
 @numba.njit(cache=True, parallel=True)
 def event_forward(x, consts, leaky, has_min, spikes_out, norm_out, u_out):
-    """Forward scan. Writes spikes (0/1), the normaliser syn_g at spike steps (0 elsewhere) and
-    the pre-reset membrane u."""
+    """Forward scan. Writes spikes (0/1), the pre-reset syn_g of every step (the normaliser of a
+    spike there) and the pre-reset membrane u."""
     batch, steps, neurons = x.shape
     decay_m = consts[0]
     decay_s = consts[1]
@@ -42,15 +42,14 @@ def event_forward(x, consts, leaky, has_min, spikes_out, norm_out, u_out):
                     u = syn_m[n] + current
                     syn_m[n] = u
                 u_out[b, t, n] = u
+                norm_out[b, t, n] = syn_g[n]
                 if u - threshold >= zero:
                     spikes_out[b, t, n] = one
-                    norm_out[b, t, n] = syn_g[n]
                     syn_m[n] = zero
                     syn_s[n] = zero
                     syn_g[n] = zero
                 else:
                     spikes_out[b, t, n] = zero
-                    norm_out[b, t, n] = zero
                 if has_min:
                     syn_m[n] = max(syn_m[n] - min_v, zero) + min_v
 

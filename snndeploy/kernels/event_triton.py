@@ -44,7 +44,7 @@ def event_forward_kernel(x_ptr, consts_ptr, spikes_ptr, norm_ptr, u_ptr, steps, 
         tl.store(u_ptr + offset, u, mask=mask)
         fired = u - threshold >= 0
         tl.store(spikes_ptr + offset, tl.where(fired, 1.0, 0.0).to(u.dtype), mask=mask)
-        tl.store(norm_ptr + offset, tl.where(fired, syn_g, zeros), mask=mask)
+        tl.store(norm_ptr + offset, syn_g, mask=mask)
         syn_m = tl.where(fired, zeros, syn_m)
         syn_s = tl.where(fired, zeros, syn_s)
         syn_g = tl.where(fired, zeros, syn_g)

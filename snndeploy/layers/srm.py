@@ -30,7 +30,8 @@ the first output spike at or after t,
 
     ∂L/∂I_t = G_k · h(t_k − t) / Σ_{t' in window of k} I_t' h(t_k − t'),   h(Δ) = decay_g^(Δ+1)
 
-(a discrete e^{−Δ/τ_grad}); the denominator is syn_g at t_k before its reset. Inputs after the
+(a discrete e^{−Δ/τ_grad}); the denominator is syn_g at t_k before its reset (the kernels keep
+syn_g of every step, so a spike forced at a step has its normaliser too). Inputs after the
 last output spike get 0; a spike whose denominator is exactly 0 passes no gradient. Hence the
 invariant of paper 004 eq. 8: Σ_t I_t ∂L/∂I_t = Σ_k G_k per neuron, and through a weight layer
 without bias Σ_j,t x_j,t ∂L/∂x_j,t = Σ_k G_k (for 0/1 input spikes: the sum of gradients over
@@ -47,6 +48,8 @@ The reference code's tricks are options, all off by default:
   spikes reached by a near-cancelling input sum.
 * `standardize_weights(model)`: reparametrises every Conv/Linear weight to zero mean and unit
   variance per output unit, which keeps firing rates from collapsing as weights move.
+* `force_last_step(mask)` (paper: supervisory signal): the labelled output neuron fires at the
+  last step, so a silent output neuron still receives gradient.
 * gradient-norm clipping is an optimiser step option (``torch.nn.utils.clip_grad_norm_``), used
   by ``benchmarks``/``examples`` scripts through their ``--grad-clip`` flag.
 """
@@ -68,8 +71,10 @@ BACKENDS = ("event",)
 
 class _EventScan(torch.autograd.Function):
     @staticmethod
-    def forward(ctx, x, constants: EventConstants):
+    def forward(ctx, x, constants: EventConstants, forced_last: Optional[torch.Tensor]):
         spikes, norm, _ = implementation_for(x).forward(x, constants)
+        if forced_last is not None:
+            spikes[:, -1] = torch.maximum(spikes[:, -1], forced_last.to(spikes.dtype))
         ctx.save_for_backward(spikes, norm)
         ctx.constants = constants
         return spikes
@@ -79,15 +84,24 @@ class _EventScan(torch.autograd.Function):
         spikes, norm = ctx.saved_tensors
         grad_x = implementation_for(spikes).backward(grad_spikes.contiguous(), spikes, norm,
                                                      ctx.constants)
-        return grad_x, None
+        return grad_x, None, None
 
 
-def event_scan(x: torch.Tensor, constants: EventConstants) -> torch.Tensor:
-    """Spikes of (batch, time, *features) currents with the event-driven backward."""
+def event_scan(x: torch.Tensor, constants: EventConstants,
+               forced_last: Optional[torch.Tensor] = None) -> torch.Tensor:
+    """Spikes of (batch, time, *features) currents with the event-driven backward; forced_last
+    (batch, *features) of 0/1 adds a spike at the last step (supervisory signal)."""
     if x.dim() < 2:
         raise SnnDeployError(f"event-driven neurons expect (batch, time, ...) inputs, got {tuple(x.shape)}")
     flat = x.reshape(x.shape[0], x.shape[1], -1).contiguous()
-    return _EventScan.apply(flat, constants).reshape(x.shape)
+    if forced_last is not None:
+        if forced_last.shape != (x.shape[0], *x.shape[2:]):
+            raise SnnDeployError(
+                f"force_last_step: mask of shape {tuple(forced_last.shape)} does not match "
+                f"(batch, *features) = {(x.shape[0], *x.shape[2:])} of the layer's input"
+            )
+        forced_last = forced_last.reshape(x.shape[0], -1).to(x.device)
+    return _EventScan.apply(flat, constants, forced_last).reshape(x.shape)
 
 
 def _decay(tau: float, name: str, layer: str) -> float:
@@ -116,9 +130,17 @@ class _EventNeuron(nn.Module):
         self.grad_factor = grad_factor
         self.clip_dt_du = clip_dt_du
         _decay(tau_grad, "tau_grad", name)
+        self._forced_last = None
+
+    def force_last_step(self, mask: torch.Tensor) -> None:
+        """Paper-code trick (supervisory signal, paper 004 §4.1): the next forward call adds a
+        spike at its last step wherever `mask` (batch, *features) is 1, so a silent output neuron
+        of the labelled class still passes gradient to its last window's inputs. Used once."""
+        self._forced_last = mask
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
-        return event_scan(x, self.constants())
+        forced, self._forced_last = self._forced_last, None
+        return event_scan(x, self.constants(), forced)
 
 
 class SRM(_EventNeuron):
