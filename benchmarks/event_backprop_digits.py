@@ -117,6 +117,8 @@ def run(variant: str, args, data) -> dict:
         for begin in range(0, len(order), args.batch):
             idx = order[begin:begin + args.batch]
             optimizer.zero_grad()
+            if args.supervise and hasattr(net.layers[-1], "force_last_step"):
+                net.layers[-1].force_last_step(nn.functional.one_hot(y_train[idx], 10).float())
             loss = loss_fn(net(x_train[idx]), y_train[idx])
             loss.backward()
             if args.grad_clip:
@@ -144,6 +146,8 @@ def main() -> None:
     parser.add_argument("--desired-rate", type=float, default=0.3)
     parser.add_argument("--undesired-rate", type=float, default=0.03)
     parser.add_argument("--grad-clip", type=float, default=0.0, help="gradient-norm clip (paper-code trick; 0 = off)")
+    parser.add_argument("--supervise", action="store_true",
+                        help="event variants: the labelled output neuron fires at the last step (paper trick)")
     parser.add_argument("--limit", type=int, default=0, help="use only the first n training samples")
     parser.add_argument("--seed", type=int, default=0)
     parser.add_argument("--deploy", type=int, default=0, metavar="N",
