@@ -22,7 +22,7 @@ import numpy as np
 import torch
 from tqdm.auto import tqdm
 
-from snndeploy.data import get_dataset
+from snndeploy.data import check_dataset_name, get_dataset
 from snndeploy.errors import SnnDeployError
 from snndeploy.plots import plot_core_memory, plot_event_raster, plot_learning_curve
 
@@ -137,14 +137,18 @@ def _percent(fraction: float) -> str:
     return f"{100.0 * fraction:.1f} %"
 
 
+def _check_architecture_known(dataset_name: str, settings: DemoSettings) -> None:
+    check_dataset_name(dataset_name)
+    if settings.architecture is None and dataset_name not in DEFAULT_ARCHITECTURES:
+        raise SnnDeployError(
+            f"the demo has no default network for dataset {dataset_name!r}; pass an architecture "
+            f"in DemoSettings (datasets with one: {', '.join(sorted(DEFAULT_ARCHITECTURES))})"
+        )
+
+
 def _architecture(dataset_name: str, train_set, settings: DemoSettings) -> str:
     if settings.architecture is not None:
         return settings.architecture
-    if dataset_name not in DEFAULT_ARCHITECTURES:
-        raise SnnDeployError(
-            f"the demo has no default network for dataset {dataset_name!r}; pass an architecture "
-            f"(datasets with one: {', '.join(sorted(DEFAULT_ARCHITECTURES))})"
-        )
     _, channels, height, width = train_set.frame_shape
     return DEFAULT_ARCHITECTURES[dataset_name].format(
         input=f"{height}x{width}x{channels}", classes=train_set.num_classes
@@ -218,6 +222,7 @@ def run_demo(
     if out.exists() and not out.is_dir():
         raise SnnDeployError(f"output folder {out} exists and is not a folder; pick a folder path")
     target_spec = load_target(target)
+    _check_architecture_known(dataset, settings)
     stages = _Stages(say)
 
     with stages.stage("data"):

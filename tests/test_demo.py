@@ -3,6 +3,9 @@
 from __future__ import annotations
 
 import json
+import os
+import subprocess
+import sys
 
 import numpy as np
 import pytest
@@ -61,3 +64,26 @@ def test_table_lists_every_measured_row():
     assert "float accuracy" in table and "90.0 %" in table
     assert "time: train" in table and "time: total" in table and "3.5 s" in table
     assert np.all([len(line) > 0 for line in table.splitlines()])
+
+
+RUN_CLI = "import sys; from snndeploy.cli import main; main(sys.argv[1:])"
+
+
+@pytest.mark.parametrize("arguments, culprit", [
+    (["--target", "speck9"], "speck9"),
+    (["--dataset", "mnist"], "unknown dataset 'mnist'"),
+    (["--dataset", "nmnist"], "NMNIST"),
+    (["--dataset", "yinyang"], "no default network"),
+])
+def test_demo_bad_input_is_one_line_and_exit_1(tmp_path, arguments, culprit):
+    out = tmp_path / "run"
+    completed = subprocess.run(
+        [sys.executable, "-c", RUN_CLI, "demo", "--out", str(out), *arguments],
+        capture_output=True, text=True, timeout=300,
+        env={**os.environ, "SNNDEPLOY_DATA_DIR": str(tmp_path / "data"),
+             "SNNDEPLOY_CACHE_DIR": str(tmp_path / "cache")},
+    )
+    assert completed.returncode == 1
+    errors = [line for line in completed.stderr.splitlines() if line.startswith("error:")]
+    assert len(errors) == 1 and culprit in errors[0] and "Traceback" not in completed.stderr
+    assert not out.exists()  # nothing written before the inputs were checked

@@ -14,13 +14,14 @@ from snndeploy.data.events import (
     events_to_frames,
     num_time_bins,
 )
-from snndeploy.data.registry import DATASETS, get_dataset, list_datasets
+from snndeploy.data.registry import DATASETS, check_dataset_name, get_dataset, list_datasets
 
 __all__ = [
     "DATASETS",
     "EVENT_DTYPE",
     "EventDataset",
     "batch_events_to_frames",
+    "check_dataset_name",
     "events_from_fields",
     "events_to_frames",
     "get_dataset",

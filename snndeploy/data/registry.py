@@ -39,16 +39,19 @@ def list_datasets() -> dict[str, str]:
     }
 
 
+def check_dataset_name(name: str) -> None:
+    """Raise SnnDeployError listing the available datasets when `name` is not one of them."""
+    if name not in DATASETS:
+        raise SnnDeployError(f"unknown dataset {name!r}; available: {', '.join(sorted(DATASETS))}")
+
+
 def get_dataset(name: str, split: str = "train", **options) -> torch.utils.data.Dataset:
     """The dataset `name`, split `split` ("train" / "test"), built with the factory's options.
 
     Options of the event datasets: dt_us (bin width, microseconds); digits also takes seed,
     limit (first n samples) and use_cache; tonic datasets take root and duration_us.
     """
-    if name not in DATASETS:
-        raise SnnDeployError(
-            f"unknown dataset {name!r}; available: {', '.join(sorted(DATASETS))}"
-        )
+    check_dataset_name(name)
     factory = DATASETS[name]
     try:
         inspect.signature(factory).bind(split, **options)
