@@ -63,7 +63,8 @@ once per update, so a weight (or bias) ≥ threshold_high, or several inputs sum
 weight arriving before positive ones within a bin can be floored at threshold_low, or a
 neuron can fire on an early positive event before later negative ones cancel it; saturation
 can differ with the order of additions; the bias arrives at its tick, before that step's
-events. When every weight is positive and below threshold_high, reset is by subtraction,
+events, and once per slow-clock tick: a time-stepped run with dt ≠ the slow-clock period adds
+it once per dt instead (the chip's clock must then be set to dt, or the leak differs). When every weight is positive and below threshold_high, reset is by subtraction,
 there is no leak, the state starts in [0, threshold_high) and never saturates, the two
 modes emit the same number of spikes per neuron and bin (the order of events inside a bin
 then cannot change any spike).
