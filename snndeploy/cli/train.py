@@ -29,7 +29,8 @@ from snndeploy.train.run import run_training
               help="sum-ce: CE of spike counts; max-ce: CE of max over time; count-mse.")
 @click.option("--epochs", type=click.IntRange(min=1), default=3, show_default=True,
               help="Total epochs (a resumed run continues up to this number).")
-@click.option("--batch-size", type=click.IntRange(min=1), default=32, show_default=True)
+@click.option("--batch-size", type=click.IntRange(min=1), default=32, show_default=True,
+              help="Global batch: under torchrun each of N processes takes batch-size / N.")
 @click.option("--lr", type=click.FloatRange(min=0, min_open=True), default=1e-3,
               show_default=True, help="Adam learning rate.")
 @click.option("--seed", type=int, default=0, show_default=True)
@@ -61,14 +62,21 @@ def command(ctx: click.Context, source: str, as_json: bool, **options) -> None:
     --backend, --threshold, --tau-mem, --spike-fn and --bias shape those layers
     (a model() file builds its own).
 
+    Under torchrun it trains data-parallel (gloo on CPU, nccl with --device cuda);
+    rank 0 writes the checkpoints and prints the result (docs/distributed.md).
+
     \b
     Examples:
       snndeploy train 34x34x2-8c3-2p-16c3-2p-10 --data digits --epochs 3 --out runs/digits
       snndeploy train 34x34x2-8c3-2p-16c3-2p-10 --qat speck2f --init runs/digits
         --epochs 1 --out runs/digits-qat
+      torchrun --standalone --nproc_per_node 2 "$(which snndeploy)" train
+        34x34x2-8c3-2p-16c3-2p-10 --batch-size 32 --out runs/ddp
     """
     verbosity = (ctx.obj or {}).get("verbosity", 0)
     run = run_training(source, progress=verbosity >= 0 and not as_json, **options)
+    if not run.is_main:
+        return
     last = run.history[-1] if run.history else {}
     result = {"checkpoint": str(run.checkpoint), "learning_curve": str(run.learning_curve),
               "epochs": len(run.history), **{k: v for k, v in last.items() if k != "epoch"}}

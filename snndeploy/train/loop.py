@@ -14,6 +14,12 @@ Files in `checkpoint_dir`: ``epoch-NNNN.safetensors`` (+ ``.json``) after every 
 `snndeploy.train.checkpoint`), ``metrics.csv`` and ``metrics.jsonl`` with one row per epoch.
 On resume the metric files are rewritten from the checkpoint's history first, so rows of an
 epoch that was killed before its checkpoint never appear twice.
+
+Data-parallel training (torchrun) runs through the same `fit`: pass `distributed=` the context of
+`snndeploy.train.distributed.init_distributed`, a model wrapped by `wrap_model` and a loader from
+`make_sharded_loader`. Every rank then reports the metrics averaged over ranks, only rank 0
+writes checkpoints and metric files (the others wait for it), and every rank resumes from the
+same checkpoint, whatever the number of processes that wrote it.
 """
 
 from __future__ import annotations
@@ -41,11 +47,12 @@ from snndeploy.train.checkpoint import (
     write_sidecar,
     write_text_atomically,
 )
+from snndeploy.train.distributed import DistributedContext, barrier, reduce_metrics, unwrap_model
 
 METRIC_FIELDS = ("epoch", "train_loss", "train_accuracy", "val_loss", "val_accuracy",
                  "samples_per_s", "seconds")
 # Options that may differ between the run that wrote a checkpoint and the run resuming it.
-RESUMABLE_CHANGES = frozenset({"epochs", "device", "progress", "out", "resume", "json"})
+RESUMABLE_CHANGES = frozenset({"epochs", "device", "progress", "out", "resume", "json", "processes"})
 
 
 def seed_everything(seed: int) -> None:
@@ -207,7 +214,8 @@ def fit(model: nn.Module, train_loader: Iterable, loss_fn: Callable, epochs: int
         seed: Optional[int] = 0, checkpoint_dir: "str | Path | None" = None,
         resume: bool = False, progress: bool = True,
         callbacks: Sequence[Callable[[dict, nn.Module], None]] = (),
-        model_spec: Optional[ModelSpec] = None, options: Optional[dict] = None) -> list[dict]:
+        model_spec: Optional[ModelSpec] = None, options: Optional[dict] = None,
+        distributed: Optional[DistributedContext] = None) -> list[dict]:
     """Train `model` for `epochs` epochs (in total, counting resumed ones); return the history.
 
     * `loss_fn(outputs, labels)` -> scalar; its `predict(outputs)` (if any) gives the class
@@ -222,13 +230,20 @@ def fit(model: nn.Module, train_loader: Iterable, loss_fn: Callable, epochs: int
     * `resume`: continue from the latest checkpoint in `checkpoint_dir` (start fresh when
       there is none). Without it a folder that already holds checkpoints is refused.
     * `callbacks`: each is called as callback(record, model) after every epoch.
+    * `distributed`: the context of one process of a torchrun job (`init_distributed`); the
+      model is then DistributedDataParallel-wrapped (`wrap_model`) and the loader gives this
+      rank's share of each global batch (`make_sharded_loader`). History records hold the
+      metrics averaged over ranks (samples_per_s summed); rank 0 alone writes checkpoints of the
+      unwrapped model and the metric files, and every rank waits until they are complete.
 
     Each history record has METRIC_FIELDS (val_* are None without `val_loader`).
     """
     if epochs < 1:
         raise SnnDeployError(f"epochs must be at least 1, got {epochs}")
     options = dict(options or {})
-    model_spec = model_spec if model_spec is not None else getattr(model, "model_spec", None)
+    context = distributed if distributed is not None else DistributedContext()
+    writes_files = context.is_main
+    model_spec = model_spec if model_spec is not None else getattr(unwrap_model(model), "model_spec", None)
     model = model.to(device)
     if optimizer is None:
         optimizer = torch.optim.Adam(model.parameters(), lr=lr)
@@ -250,24 +265,26 @@ def fit(model: nn.Module, train_loader: Iterable, loss_fn: Callable, epochs: int
         if changed:
             details = ", ".join(f"{k}: {checkpoint.options[k]!r} -> {options[k]!r}" for k in changed)
             raise SnnDeployError(f"cannot resume {existing}: options changed ({details})")
-        restore_training_state(checkpoint, model, optimizer)
-        if not checkpoint.path.with_suffix(".json").exists():
-            write_sidecar(checkpoint.path, checkpoint.document)
+        restore_training_state(checkpoint, unwrap_model(model), optimizer)
         history = list(checkpoint.history)
         start_epoch = checkpoint.epoch + 1
-        _write_metric_files(directory, history)
+        if writes_files:
+            if not checkpoint.path.with_suffix(".json").exists():
+                write_sidecar(checkpoint.path, checkpoint.document)
+            _write_metric_files(directory, history)
     else:
         if seed is not None:
             seed_everything(seed)
-        if directory is not None:
+        if directory is not None and writes_files:
             directory.mkdir(parents=True, exist_ok=True)
             _write_metric_files(directory, history)
+    barrier(context)  # every rank has read the folder before rank 0 writes to it
     sampler = getattr(train_loader, "sampler", None)
     for epoch in range(start_epoch, epochs + 1):
         if callable(getattr(sampler, "set_epoch", None)):
             sampler.set_epoch(epoch)
         with tqdm(total=len(train_loader), desc=f"epoch {epoch}/{epochs}", unit="batch",
-                  disable=not progress, leave=True) as bar:
+                  disable=not (progress and writes_files), leave=True) as bar:
             record = {"epoch": epoch, **_train_epoch(model, train_loader, loss_fn, optimizer,
                                                      device, bar)}
             if val_loader is not None:
@@ -279,11 +296,14 @@ def fit(model: nn.Module, train_loader: Iterable, loss_fn: Callable, epochs: int
                                 samples_s=f"{record['samples_per_s']:.0f}")
             else:
                 record.update(val_loss=None, val_accuracy=None)
-        record = {field: record[field] for field in METRIC_FIELDS}
+        record = reduce_metrics({field: record[field] for field in METRIC_FIELDS}, context)
         history.append(record)
         if directory is not None:
-            save_checkpoint(directory, epoch, model, model_spec, optimizer, history, options)
-            _append_metrics(directory, record)
+            if writes_files:
+                save_checkpoint(directory, epoch, unwrap_model(model), model_spec, optimizer, history,
+                                options)
+                _append_metrics(directory, record)
+            barrier(context)  # no rank reads or resumes from a half-written epoch
         for callback in callbacks:
             callback(record, model)
     return history

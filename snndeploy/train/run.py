@@ -7,6 +7,13 @@
 Everything is checked before training starts: the architecture string or model file, neuron
 and loss names, the device, the dataset (name, presence on disk, options), whether the data
 fits the architecture, and whether the output folder already holds checkpoints.
+
+Under torchrun (`torchrun --nproc_per_node N "$(which snndeploy)" train ...`, see
+docs/distributed.md) `run_training` trains data-parallel: each of the N processes joins the
+process group (gloo on CPU, nccl with --device cuda, one GPU per process), takes batch_size / N
+samples of every global batch of `batch_size`, and rank 0 writes the checkpoints, metrics and
+learning curve. `batch_size` is the global batch whatever N is, so a run resumed with another
+number of processes continues the same optimisation.
 """
 
 from __future__ import annotations
@@ -23,10 +30,13 @@ from snndeploy.errors import SnnDeployError
 from snndeploy.plots import plot_learning_curve
 from snndeploy.train.architecture import ModelSpec, check_data_fits, parse_architecture
 from snndeploy.train.checkpoint import latest_checkpoint, load_checkpoint, load_model
+from snndeploy.train.distributed import init_distributed, make_sharded_loader, shutdown, wrap_model
 from snndeploy.train.loop import evaluate, fit, make_loader, seed_everything
 from snndeploy.train.losses import get_loss
 
 LEARNING_CURVE = "learning_curve.png"
+# process-group backend of each device type (one process per CPU / per GPU)
+PROCESS_GROUP_BACKENDS = {"cpu": "gloo", "cuda": "nccl"}
 
 
 @dataclass
@@ -38,6 +48,7 @@ class TrainingRun:
     learning_curve: Path
     model: nn.Module
     options: dict
+    is_main: bool = True  # False on the ranks > 0 of a torchrun job (they write and print nothing)
 
 
 def check_device(device: str) -> torch.device:
@@ -54,6 +65,15 @@ def check_device(device: str) -> torch.device:
 def _data_options(data_root: Optional[str], dt_us: Optional[int], limit: Optional[int]) -> dict:
     given = {"root": data_root, "dt_us": dt_us, "limit": limit}
     return {key: value for key, value in given.items() if value is not None}
+
+
+def _per_process_batch(batch_size: int, processes: int) -> int:
+    if batch_size % processes:
+        raise SnnDeployError(
+            f"--batch-size {batch_size} (the global batch) does not split evenly over {processes} "
+            f"processes; use a multiple of {processes}"
+        )
+    return batch_size // processes
 
 
 def _feature_shape(dataset) -> tuple:
@@ -74,7 +94,8 @@ def run_training(source: str, out: "str | Path", *, data: str = "digits",
     `qat` names a chip target: train the network quantization-aware for it (the checkpoint
     then holds the `QuantizationAware` wrapper, which `quantize` turns into the chip's
     integers without further change). `init` is a checkpoint (file or folder) of the same
-    float network whose weights training starts from, e.g. a float run to fine-tune with QAT."""
+    float network whose weights training starts from, e.g. a float run to fine-tune with QAT.
+    `batch_size` is the global batch: under torchrun each of N processes takes batch_size / N."""
     out = Path(out)
     if out.exists() and not out.is_dir():
         raise SnnDeployError(f"output path {out} is a file; --out must name a folder")
@@ -84,6 +105,8 @@ def run_training(source: str, out: "str | Path", *, data: str = "digits",
             "to continue or choose another --out"
         )
     torch_device = check_device(device)
+    if torch_device.type not in PROCESS_GROUP_BACKENDS:
+        raise SnnDeployError(f"device {device!r} is not supported; use cpu or cuda")
     loss_fn = get_loss(loss)
     data_options = _data_options(data_root, dt_us, limit)
     train_set = get_dataset(data, "train", **data_options)
@@ -104,18 +127,28 @@ def run_training(source: str, out: "str | Path", *, data: str = "digits",
         out.mkdir(parents=True, exist_ok=True)
     except OSError as err:
         raise SnnDeployError(f"cannot create output folder {out}: {err.strerror}") from err
-    options = {"source": source, "data": data, "data_options": data_options, "neuron": neuron,
-               "backend": backend, "loss": loss, "epochs": epochs, "batch_size": batch_size,
-               "lr": lr, "seed": seed, "device": device, "spike_threshold": spike_threshold,
-               "tau_mem": tau_mem, "spike_fn": spike_fn, "bias": bias, "qat": qat,
-               "init": None if initial is None else str(initial.path)}
-    history = fit(model, make_loader(train_set, batch_size, shuffle=True, seed=seed), loss_fn,
-                  epochs, lr=lr, device=torch_device,
-                  val_loader=make_loader(test_set, batch_size, shuffle=False), seed=seed,
-                  checkpoint_dir=out, resume=resume, progress=progress, model_spec=spec,
-                  options=options)
-    curve = plot_learning_curve(history, out / LEARNING_CURVE)
-    return TrainingRun(history, latest_checkpoint(out), curve, model, options)
+    context = init_distributed(PROCESS_GROUP_BACKENDS[torch_device.type])
+    try:
+        local_batch = _per_process_batch(batch_size, context.world_size)
+        if context.active:
+            torch_device = context.device()
+        options = {"source": source, "data": data, "data_options": data_options, "neuron": neuron,
+                   "backend": backend, "loss": loss, "epochs": epochs, "batch_size": batch_size,
+                   "processes": context.world_size, "lr": lr, "seed": seed, "device": device,
+                   "spike_threshold": spike_threshold, "tau_mem": tau_mem, "spike_fn": spike_fn,
+                   "bias": bias, "qat": qat, "init": None if initial is None else str(initial.path)}
+        trained = wrap_model(model.to(torch_device), context)
+        history = fit(trained, make_sharded_loader(train_set, local_batch, context, seed=seed),
+                      loss_fn, epochs, lr=lr, device=torch_device,
+                      val_loader=make_loader(test_set, batch_size, shuffle=False), seed=seed,
+                      checkpoint_dir=out, resume=resume, progress=progress, model_spec=spec,
+                      options=options, distributed=context)
+        curve = out / LEARNING_CURVE
+        if context.is_main:
+            plot_learning_curve(history, curve)
+    finally:
+        shutdown(context)
+    return TrainingRun(history, latest_checkpoint(out), curve, model, options, context.is_main)
 
 
 def run_evaluation(checkpoint: "str | Path", *, data: Optional[str] = None, split: str = "test",
