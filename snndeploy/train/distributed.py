@@ -4,7 +4,8 @@ Launch with torchrun; each process trains a replica on its shard of every global
 DistributedDataParallel averages the gradients, so N processes with per-process batch B/N
 take the same steps as one process with batch B (up to float summation order):
 
-    torchrun --nproc_per_node 2 -m snndeploy train ...        # one machine, 2 processes
+    torchrun --standalone --nproc_per_node 2 "$(which snndeploy)" train ... --batch-size 32
+    # one machine, 2 processes of 16 samples per batch (`snndeploy train` splits the global batch)
 
 Pieces (each usable on its own):
 - `init_distributed()` reads torchrun's environment (RANK, WORLD_SIZE, LOCAL_RANK,
