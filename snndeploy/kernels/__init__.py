@@ -76,7 +76,7 @@ class CpuScan:
         consts = np.array([1, 0, max(spec.max_spikes_code, 0)], dtype=dtype)
         has_grad_v = grad_v is not None
         cpu.spike_scan_backward(
-            type(spec.surrogate).numba_fn, np.asarray(spec.surrogate.params, dtype=dtype),
+            type(spec.surrogate).kernel_id, np.asarray(spec.surrogate.params, dtype=dtype),
             p.numpy(), s.numpy(), grad_s.numpy(),
             (grad_v if has_grad_v else p.new_empty((1, 1, 1))).numpy(), grad_v_final.numpy(),
             prm.alpha.numpy(), v0.numpy(), prm.threshold.numpy(), prm.reset_amount.numpy(),

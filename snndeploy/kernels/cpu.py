@@ -12,6 +12,8 @@ from __future__ import annotations
 import numba
 import numpy as np
 
+from snndeploy.layers.activation import surrogate_scalar
+
 
 @numba.njit(cache=True, inline="always")
 def _spikes(p, threshold, max_spikes, cap, one, zero):
@@ -79,7 +81,7 @@ _BACKWARD_FASTMATH = {"contract", "afn", "reassoc", "arcp"}
 
 
 @numba.njit(cache=True, parallel=True, fastmath=_BACKWARD_FASTMATH)
-def spike_scan_backward(surrogate, params, p, s, grad_s, grad_v, grad_v_final, alpha, v0,
+def spike_scan_backward(surrogate_id, params, p, s, grad_s, grad_v, grad_v_final, alpha, v0,
                         threshold, reset_amount, min_v, consts, max_spikes, subtracts, has_min,
                         has_grad_v, keep_reset_term, needs_alpha, grad_p, grad_v0, grad_alpha):
     """Reverse O(T) scan of the exact (BPTT-equal) gradient.
@@ -113,7 +115,7 @@ def spike_scan_backward(surrogate, params, p, s, grad_s, grad_v, grad_v_final, a
                     # A leaky integrator's output is p itself.
                     pt_grad = grad_s[b, t, n] + through
                 else:
-                    sigma = surrogate(pt, threshold[n], params)
+                    sigma = surrogate_scalar(surrogate_id, pt, threshold[n], params)
                     if keep_reset_term:
                         if subtracts:
                             through = through * (one - reset_amount[n] * sigma)

@@ -7,9 +7,9 @@ kernels never branch on strings:
 * a spike function gives `max_spikes` (the cap K on spikes per step; `None` = unlimited,
   0 = the layer never spikes),
 * a reset gives `subtracts` and its amount / value,
-* a surrogate gives its torch formula (`__call__`), a scalar numba function (`numba_fn`) with its
-  parameter vector (`params`), and a scalar Triton function of the same formula (looked up in
-  `snndeploy.kernels.triton_scan`).
+* a surrogate gives its torch formula (`__call__`), its index in the compiled kernels'
+  `surrogate_scalar` (`kernel_id`) with its parameter vector (`params`), and a scalar Triton
+  function of the same formula (looked up in `snndeploy.kernels.triton_scan`).
 
 Spike count for a pre-spike membrane value v and threshold θ (the sinabs rules, bit for bit):
 
@@ -119,13 +119,24 @@ def _heaviside_scalar(v, threshold, params):
     return params[2]
 
 
+@numba.njit(cache=True, inline="always")
+def surrogate_scalar(kernel_id, v, threshold, params):
+    """The surrogate with `kernel_id` at one membrane value (an integer switch keeps the
+    compiled kernels cacheable across processes, which a function argument does not)."""
+    if kernel_id == 0:
+        return _single_exponential_scalar(v, threshold, params)
+    if kernel_id == 1:
+        return _periodic_exponential_scalar(v, threshold, params)
+    return _heaviside_scalar(v, threshold, params)
+
+
 @dataclass(frozen=True)
 class SingleExponential:
     """σ(v) = scale / (w θ) · exp(−|v − θ| / (w θ)), w = `grad_width` (Shrestha & Orchard 2018)."""
 
     grad_width: float = 0.5
     grad_scale: float = 1.0
-    numba_fn: ClassVar = _single_exponential_scalar
+    kernel_id: ClassVar[int] = 0
 
     def __call__(self, v: torch.Tensor, threshold: torch.Tensor) -> torch.Tensor:
         width = threshold * self.grad_width
@@ -146,7 +157,7 @@ class PeriodicExponential:
 
     grad_width: float = 0.5
     grad_scale: float = 1.0
-    numba_fn: ClassVar = _periodic_exponential_scalar
+    kernel_id: ClassVar[int] = 1
 
     def __call__(self, v: torch.Tensor, threshold: torch.Tensor) -> torch.Tensor:
         normalised = v / threshold - 0.5
@@ -165,7 +176,7 @@ class Heaviside:
     """σ(v) = 1/θ where v ≥ θ − `window`, else 0 (a straight-through box)."""
 
     window: float = 1.0
-    numba_fn: ClassVar = _heaviside_scalar
+    kernel_id: ClassVar[int] = 2
 
     def __call__(self, v: torch.Tensor, threshold: torch.Tensor) -> torch.Tensor:
         return (v >= threshold - self.window).to(v.dtype) / threshold

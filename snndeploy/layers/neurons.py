@@ -79,7 +79,7 @@ class _Neuron(nn.Module):
             raise SnnDeployError(
                 f"{type(self).__name__}: unknown backend '{name}'; choose one of {sorted(BACKENDS)}"
             )
-        if name != "bptt" and self.spiking and not hasattr(type(self.surrogate_grad_fn), "numba_fn"):
+        if name != "bptt" and self.spiking and not hasattr(type(self.surrogate_grad_fn), "kernel_id"):
             raise SnnDeployError(
                 f"{type(self).__name__}: surrogate {type(self.surrogate_grad_fn).__name__} has no "
                 f"compiled kernel for backend '{name}'; use backend='bptt' or one of "
