@@ -182,6 +182,21 @@ def test_digit_split_is_cached_and_limit_is_a_prefix(private_dirs):
     assert np.array_equal(prefix.events(2), full.events(2))
 
 
+def test_corrupt_cache_is_regenerated_and_unwritable_cache_skipped(private_dirs, monkeypatch):
+    first = get_dataset("digits", "test", limit=2)  # no cache yet: generates only 2 samples
+    assert not (private_dirs / "cache").exists()
+    full = get_dataset("digits", "test")
+    (cache_file,) = (private_dirs / "cache").glob("digits-events-test-*.npz")
+    cache_file.write_bytes(b"truncated")
+    again = get_dataset("digits", "test")
+    assert np.array_equal(again.events(1), first.events(1)) and len(again) == len(full)
+    assert cache_file.stat().st_size > 1000  # rewritten
+    blocker = private_dirs / "not-a-folder"
+    blocker.write_text("")
+    monkeypatch.setenv("SNNDEPLOY_CACHE_DIR", str(blocker))
+    assert len(get_dataset("digits", "test")) == 359
+
+
 def test_registry_names_errors_and_extension(monkeypatch):
     assert {"digits", "nmnist", "dvsgesture", "shd"} <= set(list_datasets())
     assert "N-MNIST" in list_datasets()["digits"]

@@ -212,13 +212,26 @@ def _cache_path(split: str, seed: int) -> Path:
     return cache_dir() / f"digits-events-{split}-{key}.npz"
 
 
+def _read_cache(path: Path, samples: int) -> tuple[np.ndarray, np.ndarray] | None:
+    """(events, offsets) from a cache file, or None when it is absent, unreadable or not this split."""
+    try:
+        with np.load(path, allow_pickle=False) as archive:
+            events, offsets = archive["events"], archive["offsets"]
+    except (OSError, ValueError, KeyError, EOFError):
+        return None
+    if events.dtype != EVENT_DTYPE or offsets.shape != (samples + 1,) or offsets[-1] != len(events):
+        return None
+    return events, offsets
+
+
 def load_digit_events(
     split: str, seed: int = DEFAULT_SEED, limit: int | None = None, use_cache: bool = True
 ) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     """Events of a split: (events, offsets, labels); `limit` keeps its first `limit` samples.
 
-    With `use_cache` the whole split is generated once and read from the cache afterwards;
-    without it (or with `limit` and no cache yet) only the requested samples are generated.
+    With `use_cache` the whole split is generated once and read from the cache afterwards (an
+    unreadable cache file is regenerated, an unwritable cache folder skipped); without it (or
+    with `limit` and no cache yet) only the requested samples are generated.
     """
     images, labels = load_digit_images()
     index = split_indices(split, len(images))
@@ -227,12 +240,15 @@ def load_digit_events(
             raise SnnDeployError(f"limit must be a positive number of samples, got {limit}")
         limit = min(limit, len(index))
     path = _cache_path(split, seed)
-    if use_cache and path.exists():
-        with np.load(path, allow_pickle=False) as archive:
-            events, offsets = archive["events"], archive["offsets"]
+    cached = _read_cache(path, len(index)) if use_cache else None
+    if cached is not None:
+        events, offsets = cached
     elif use_cache and limit is None:
         events, offsets = digits_to_events(images[index], seed)
-        atomic_save_npz(path, events=events, offsets=offsets)
+        try:
+            atomic_save_npz(path, events=events, offsets=offsets)
+        except OSError:
+            pass  # an unwritable cache only costs regenerating next time
     else:
         index = index[:limit]
         events, offsets = digits_to_events(images[index], seed)
