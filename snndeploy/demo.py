@@ -1,11 +1,13 @@
 """The whole pipeline on the shipped dataset: `run_demo()` and `snndeploy demo`.
 
 Stages, each timed: data (the shipped digits or a tonic dataset, binned at dt) -> train a
-spiking CNN (`snndeploy.train.fit`) -> float accuracy -> quantize to the target's integer grid
-(`snndeploy.quantize`) -> quantized accuracy -> map onto the target's cores
-(`snndeploy.map_to_chip`, writes chip.json) -> simulate the chip configuration bit-accurately,
-time-stepped and per event (`snndeploy.sim.simulate`) -> plots. The result is one table.
-"""
+spiking CNN (`snndeploy.train.fit`, validation curve on the test samples) -> quantize to the
+target's integer grid (`snndeploy.quantize`, scales calibrated on a few training samples) ->
+map onto the target's cores (`snndeploy.mapping.map_to_chip`, writes chip.json) -> simulate +
+compare: `snndeploy.sim.verify.compare_stages` runs the float model, the QuantizedModel and the
+chip configuration time-stepped and per event on the test samples (accuracies, and a failure
+if time-stepped ever differs from the QuantizedModel); per-event runs give SynOps -> plots.
+The result is one table (`DemoResult.table()`) and result.json."""
 
 from __future__ import annotations
 
@@ -14,7 +16,7 @@ import os
 import tempfile
 import time
 from contextlib import contextmanager
-from dataclasses import asdict, dataclass, field, replace
+from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Callable, Iterator
 
@@ -214,7 +216,7 @@ def run_demo(
     from snndeploy.targets import load_target
     from snndeploy.train import architecture as arch_module
     from snndeploy.train.losses import SumOverTimeCrossEntropy
-    from snndeploy.train.loop import evaluate, fit, make_loader, reset_states
+    from snndeploy.train.loop import fit, make_loader, reset_states
 
     preset = "fast" if fast else "default"
     settings = settings or PRESETS[preset]
