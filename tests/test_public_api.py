@@ -33,3 +33,21 @@ def test_pipeline_through_the_public_names(tmp_path):
     events["t"], events["x"], events["y"] = [0, 1000, 2000], [3, 4, 5], [3, 4, 5]
     result = snndeploy.simulate(config, events, mode="event")
     assert isinstance(result, snndeploy.SimResult)
+
+
+def test_prediction_without_readout_comes_from_the_final_core():
+    """A config without a readout still predicts: from the final core's output channels."""
+    torch.manual_seed(1)
+    model = snndeploy.build_model("8x8x2-4", neuron="iaf", backend="exodus")
+    with torch.no_grad():
+        model[1].weight.zero_()
+        model[1].weight[2] = 0.5  # only class 2 is driven
+    frames = torch.ones(1, 5, 2, 8, 8)
+    target = snndeploy.load_target("speck2f")
+    config = snndeploy.map_to_chip(snndeploy.quantize(model.eval(), target, calibration=frames), target)
+    assert config.readout is None
+    events = np.zeros(20, dtype=[("t", "<i8"), ("x", "<i2"), ("y", "<i2"), ("p", "<i2")])
+    events["t"] = np.arange(20) * 100
+    events["x"], events["y"] = np.arange(20) % 8, np.arange(20) // 8 % 8
+    result = snndeploy.simulate(config, events, mode="event")
+    assert result.prediction == 2 and result.class_counts.argmax() == 2

@@ -35,8 +35,8 @@ class SimResult:
 
     spikes: output spikes of the monitored cores (`snndeploy.sim.raw.SPIKE_DTYPE`: t, core,
     p, y, x). counts[core]: spikes per output channel of every core. class_counts: spikes per
-    class through the readout; prediction: the class with most spikes (lowest index on ties),
-    or -1 when no class spiked. synops[core]: synaptic additions; synops_per_s over the
+    class through the readout (without one: per output channel of the final core);
+    prediction: the class with most spikes (lowest index on ties), or -1 when no class spiked. synops[core]: synaptic additions; synops_per_s over the
     duration; over_bandwidth: cores whose SynOps/s exceed the configured limit.
     final_state[core]: (c, y, x) states at the end; probed[i, j]: state of monitor.neurons[j]
     at monitor.times[i].
@@ -181,7 +181,11 @@ def _result(net: SimNetwork, raw: RawRun, mode: str, duration_us: int, monitor: 
         source = raw.counts[net.readout.core]
         class_counts = np.array([source[c] if c < len(source) else 0 for c in channels], np.int64)
     else:
-        class_counts = np.zeros(0, np.int64)
+        # No readout configured: the classes are the output channels of the network's one final
+        # core (the core without destinations), as the chip's monitor would report them.
+        finals = [index for index, core in net.cores.items() if not core.destinations]
+        class_counts = (np.asarray(raw.counts[finals[0]], np.int64) if len(finals) == 1
+                        else np.zeros(0, np.int64))
     prediction = int(np.argmax(class_counts)) if class_counts.size and class_counts.max() > 0 else -1
     seconds = duration_us * 1e-6
     rates = {i: n / seconds for i, n in raw.synops.items()}
