@@ -77,3 +77,45 @@ def test_export_errors(run_dir, tmp_path, capsys):
     code, _, err = run_cli(capsys, "export", str(run_dir), "--format", "onnx", "-o", str(tmp_path / "x.onnx"),
                            "--input-shape", "2,x")
     assert code == 1 and "--input-shape '2,x'" in err
+
+
+def test_a_nir_file_goes_through_evaluate_quantize_map_and_verify(tmp_path, capsys):
+    """MODEL = a .nir file written by `snndeploy export` works wherever a checkpoint does: every
+    command reads MODEL with `load_network`, which routes .nir through `import_nir`."""
+    run, nir_file = tmp_path / "run", tmp_path / "digits.nir"
+    data = ["--limit", "20", "--dt-us", "50000"]
+    code, _, err = run_cli(capsys, "-q", "train", "34x34x2-4c3-4p-10", "--data", "digits", *data,
+                           "--backend", "bptt", "--batch-size", "10", "--lr", "0.05", "--epochs", "1",
+                           "--out", str(run))
+    assert code == 0, err
+    code, _, err = run_cli(capsys, "export", str(run), "--format", "nir", "-o", str(nir_file))
+    assert code == 0, err
+
+    code, out, err = run_cli(capsys, "evaluate", str(nir_file), "--data", "digits", *data,
+                             "--backend", "bptt", "--json")
+    assert code == 0, err
+    from_nir = json.loads(out)
+    code, out, err = run_cli(capsys, "evaluate", str(run), *data, "--backend", "bptt", "--json")
+    assert code == 0, err
+    from_checkpoint = json.loads(out)
+    assert from_nir["kind"] == "nir" and from_nir["epoch"] is None and from_nir["samples"] == 20
+    assert from_nir["accuracy"] == from_checkpoint["accuracy"]
+    assert from_nir["loss"] == pytest.approx(from_checkpoint["loss"], rel=1e-6)
+
+    quantized = tmp_path / "q.safetensors"
+    code, out, err = run_cli(capsys, "quantize", str(nir_file), "--target", "speck2f", "-o", str(quantized),
+                             "--json")
+    assert code == 0, err
+    assert [layer["name"] for layer in json.loads(out)["report"]["layers"]] == ["0", "4"]
+    for source, chip in ((nir_file, tmp_path / "direct.json"), (quantized, tmp_path / "chip.json")):
+        code, out, err = run_cli(capsys, "map", str(source), "--target", "speck2f", "-o", str(chip), "--json")
+        assert code == 0, err
+        assert set(json.loads(out)["cores"]) == {"0", "4"}
+    assert json.loads((tmp_path / "direct.json").read_text())["cores"] == \
+        json.loads((tmp_path / "chip.json").read_text())["cores"]
+
+    code, out, err = run_cli(capsys, "verify", str(nir_file), "--target", "speck2f", "--data", "digits",
+                             "--limit", "2", "--dt-us", "50000", "--json")
+    assert code == 0, err
+    code, _, err = run_cli(capsys, "verify", str(quantized), "--data", "digits", "--limit", "2")
+    assert code == 1 and "quantized model" in err and "float network" in err

@@ -1,4 +1,4 @@
-"""`snndeploy evaluate`: accuracy and per-layer firing rates of a trained checkpoint."""
+"""`snndeploy evaluate`: accuracy and per-layer firing rates of a trained network."""
 
 from __future__ import annotations
 
@@ -11,8 +11,9 @@ from snndeploy.train.run import run_evaluation
 
 
 @click.command("evaluate")
-@click.argument("checkpoint", metavar="CKPT")
-@click.option("--data", default=None, help="Dataset name (default: the one it was trained on).")
+@click.argument("model", metavar="MODEL")
+@click.option("--data", default=None,
+              help="Dataset name (default for a checkpoint: the one it was trained on).")
 @click.option("--split", type=click.Choice(["train", "test"]), default="test", show_default=True)
 @click.option("--data-root", type=click.Path(file_okay=False), default=None,
               help="Folder holding a downloaded dataset (tonic datasets).")
@@ -26,19 +27,22 @@ from snndeploy.train.run import run_evaluation
               help="Run the neuron layers with this backend instead of the trained one.")
 @click.option("--json", "as_json", is_flag=True, help="Print the result as JSON.")
 @click.pass_context
-def command(ctx: click.Context, checkpoint: str, as_json: bool, **options) -> None:
-    """Evaluate CKPT (an epoch-NNNN.safetensors file, or a training folder: its latest epoch).
+def command(ctx: click.Context, model: str, as_json: bool, **options) -> None:
+    """Evaluate MODEL: a training folder (its latest epoch), an epoch-NNNN.safetensors
+    checkpoint, a .nir file or a quantized .safetensors (the last two need --data).
 
     \b
-    Example:
+    Examples:
       snndeploy evaluate runs/digits --split test
+      snndeploy evaluate model.nir --data digits --backend bptt
     """
     verbosity = (ctx.obj or {}).get("verbosity", 0)
-    result = run_evaluation(checkpoint, progress=verbosity >= 0 and not as_json, **options)
+    result = run_evaluation(model, progress=verbosity >= 0 and not as_json, **options)
     if as_json:
         click.echo(json.dumps(result))
         return
-    click.echo(f"{result['checkpoint']} (epoch {result['epoch']}) on {result['data']} "
+    epoch = "" if result["epoch"] is None else f" (epoch {result['epoch']})"
+    click.echo(f"{result['checkpoint']}{epoch} on {result['data']} "
                f"{result['split']}: accuracy {result['accuracy']:.4f} over {result['samples']} "
                "samples")
     if not result["firing_rates"]:

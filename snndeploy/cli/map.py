@@ -28,8 +28,8 @@ from snndeploy.quantize.files import load_quantized_or_quantize
 @click.option("--json", "as_json", is_flag=True, help="Print the result as JSON.")
 def command(model: str, target: str, input_source: Optional[str], num_classes: Optional[int], input_rate: float,
             bandwidth: Optional[float], input_shape: Optional[str], out: str, plot: Optional[str], as_json: bool) -> None:
-    """Map MODEL_OR_Q (a `snndeploy quantize` output, or a training checkpoint, quantized on the
-    fly) to the target's cores and write the chip configuration.
+    """Map MODEL_OR_Q (a `snndeploy quantize` output, or a training checkpoint or .nir file,
+    quantized on the fly) to the target's cores and write the chip configuration.
 
     \b
     Example:

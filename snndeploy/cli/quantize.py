@@ -32,7 +32,7 @@ def parse_shape(value: Optional[str]) -> Optional[tuple]:
 @click.option("--json", "as_json", is_flag=True, help="Print the report as JSON.")
 def command(model: str, target: str, calibration: Optional[str], calibration_samples: int, dt_us: Optional[int],
             input_shape: Optional[str], strict: bool, out: str, as_json: bool) -> None:
-    """Quantize CKPT (a `snndeploy train` checkpoint file or folder) for a chip target.
+    """Quantize CKPT (a `snndeploy train` checkpoint file or folder, or a .nir file) for a chip target.
 
     \b
     Example:

@@ -22,7 +22,7 @@ from snndeploy.sim.verify import verify
 @click.option("--hop-delay-us", type=click.IntRange(min=0), default=0, show_default=True)
 @click.option("--json", "as_json", is_flag=True, help="Print the report as JSON.")
 def command(model, target, data, split, limit, dt_us, tolerance, hop_delay_us, as_json):
-    """Run MODEL (a checkpoint) as float, QuantizedModel, time-stepped and per-event chip
+    """Run MODEL (a checkpoint, run folder or .nir file) as float, QuantizedModel, time-stepped and per-event chip
     simulation on the same samples; print one table. Exit 1 when the time-stepped simulation
     differs from the QuantizedModel in any spike, or the float-vs-chip accuracy gap exceeds
     --tolerance.

@@ -1,9 +1,10 @@
 """Models and calibration data from files, for `snndeploy quantize` / `snndeploy map` (no pickle).
 
 - A float model is a training checkpoint (`snndeploy train` output: safetensors weights plus
-  the architecture string or model file in its metadata), read by `snndeploy.train.load_model`.
-  Its input shape comes from the architecture string (`34x34x2-...` -> (2, 34, 34)) or, for a
-  model file, must be given.
+  the architecture string or model file in its metadata) or a .nir file, read by
+  `snndeploy.export.load_network`. Its input shape comes from the architecture string
+  (`34x34x2-...` -> (2, 34, 34)), the NIR graph's Input node, or, for a model file, the shape
+  recorded at training or given.
 - A quantized model is a `.safetensors` written by `QuantizedModel.save`.
 - Calibration data is a registered dataset name (`digits`, ...; its first N training samples
   as frames) or a `.npy` file of frames (batch, time, c, h, w) loaded with allow_pickle=False.
@@ -39,17 +40,15 @@ def is_quantized_file(path: "str | Path") -> bool:
 
 
 def load_float_model(path: "str | Path", input_shape: Optional[tuple] = None) -> tuple[torch.nn.Module, tuple]:
-    """(model, input shape) of a training checkpoint (file or training folder)."""
-    from snndeploy.train.architecture import parse_architecture
-    from snndeploy.train.checkpoint import load_checkpoint, load_model
+    """(model, input shape) of a float MODEL (training folder / checkpoint or .nir file), read by
+    `snndeploy.export.load_network`."""
+    from snndeploy.export import load_network
 
-    model = load_model(path)
-    if input_shape is not None:
-        return model, tuple(input_shape)
-    spec = load_checkpoint(path).model_spec
-    if spec is None or spec.architecture is None:
+    network = load_network(path, float_only=True)
+    shape = tuple(input_shape) if input_shape is not None else network.input_shape
+    if shape is None:
         raise SnnDeployError(f"{path}: the model comes from a Python file; give its input shape with --input-shape C,H,W")
-    return model, tuple(parse_architecture(spec.architecture).input.shape)
+    return network.model, shape
 
 
 def load_calibration(source: str, samples: int = 16, dt_us: Optional[int] = None) -> torch.Tensor:
@@ -72,7 +71,7 @@ def load_calibration(source: str, samples: int = 16, dt_us: Optional[int] = None
 
 def load_quantized_or_quantize(path: "str | Path", target, input_shape: Optional[tuple] = None,
                                calibration: Optional[torch.Tensor] = None, strict: bool = False) -> QuantizedModel:
-    """A QuantizedModel file as it is, or a training checkpoint quantized for `target`."""
+    """A QuantizedModel file as it is, or a float MODEL (checkpoint, .nir) quantized for `target`."""
     if is_quantized_file(path):
         return QuantizedModel.load(path)
     from snndeploy.quantize.quantizer import quantize

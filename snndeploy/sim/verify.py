@@ -250,17 +250,17 @@ def verify(model, target: str = "speck2f", data="digits", *, split: str = "test"
            tolerance: float | None = None, hop_delay_us: int = 0, **data_options) -> VerifyReport:
     """Quantize and map `model` for `target` with the public pipeline, then `compare_stages`.
 
-    model: a torch module taking (batch, time, *features), or a checkpoint path
-    (`snndeploy.train.checkpoint.load_model`). data: a dataset name of `snndeploy.data`
+    model: a torch module taking (batch, time, *features), or a float MODEL path (training run
+    folder, checkpoint or .nir file; `snndeploy.export.load_network`). data: a dataset name of `snndeploy.data`
     (options such as dt_us pass through) or an EventDataset.
     """
     from snndeploy.data import get_dataset
     from snndeploy.mapping import map_to_chip
     from snndeploy.quantize import quantize
-    from snndeploy.train.checkpoint import load_model
+    from snndeploy.export import load_network
 
     if not isinstance(model, torch.nn.Module):
-        model = load_model(model)
+        model = load_network(model, float_only=True).model
     dataset = get_dataset(data, split, **data_options) if isinstance(data, str) else data
     width, height, channels = dataset.sensor_size
     quantized = quantize(model, target, input_shape=(channels, height, width))

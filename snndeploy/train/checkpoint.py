@@ -282,24 +282,36 @@ def restore_training_state(checkpoint: Checkpoint, model: torch.nn.Module,
                   checkpoint.document["rng"])
 
 
-def load_model(path: "str | Path", device: "str | torch.device" = "cpu",
-               backend: Optional[str] = None) -> torch.nn.Module:
-    """The trained network of a checkpoint (file, or folder: its latest epoch), in eval mode.
+def set_neuron_backend(model: torch.nn.Module, backend: Optional[str]) -> None:
+    """Switch the training backend of every IAF / LIF / ExpLeak layer (None leaves them)."""
+    if backend is None:
+        return
+    for layer in model.modules():
+        if isinstance(layer, (IAF, LIF, ExpLeak)):
+            layer.backend = backend
 
-    Rebuilds the module from the stored model spec (architecture string or Python file) and
-    loads the weights from safetensors; `backend` overrides the training backend of its
-    neuron layers. Used by evaluate, quantize, map, verify and export.
-    """
-    checkpoint = load_checkpoint(path)
+
+def model_from_checkpoint(checkpoint: Checkpoint, device: "str | torch.device" = "cpu",
+                          backend: Optional[str] = None) -> torch.nn.Module:
+    """The network a loaded checkpoint describes, with its weights, in eval mode."""
     if checkpoint.model_spec is None:
         raise SnnDeployError(
             f"checkpoint {checkpoint.path} stores weights but no model spec (it was trained "
             "without one); build the network yourself and load load_checkpoint(path).model_state"
         )
     model = checkpoint.model_spec.build()
-    if backend is not None:
-        for layer in model.modules():
-            if isinstance(layer, (IAF, LIF, ExpLeak)):
-                layer.backend = backend
+    set_neuron_backend(model, backend)
     load_model_weights(model, checkpoint.model_state, f"checkpoint {checkpoint.path}")
     return model.to(device).eval()
+
+
+def load_model(path: "str | Path", device: "str | torch.device" = "cpu",
+               backend: Optional[str] = None) -> torch.nn.Module:
+    """The trained network of a checkpoint (file, or folder: its latest epoch), in eval mode.
+
+    Rebuilds the module from the stored model spec (architecture string or Python file) and
+    loads the weights from safetensors; `backend` overrides the training backend of its
+    neuron layers. The commands read their MODEL argument with `snndeploy.export.load_network`,
+    which reads checkpoints this way and also takes .nir and quantized files.
+    """
+    return model_from_checkpoint(load_checkpoint(path), device, backend)

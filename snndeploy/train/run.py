@@ -29,7 +29,7 @@ from snndeploy.data import get_dataset
 from snndeploy.errors import SnnDeployError
 from snndeploy.plots import plot_learning_curve
 from snndeploy.train.architecture import ModelSpec, check_data_fits, parse_architecture
-from snndeploy.train.checkpoint import latest_checkpoint, load_checkpoint, load_model
+from snndeploy.train.checkpoint import latest_checkpoint, load_checkpoint
 from snndeploy.train.distributed import init_distributed, make_sharded_loader, shutdown, wrap_model
 from snndeploy.train.loop import evaluate, fit, make_loader, seed_everything
 from snndeploy.train.losses import get_loss
@@ -151,28 +151,35 @@ def run_training(source: str, out: "str | Path", *, data: str = "digits",
     return TrainingRun(history, latest_checkpoint(out), curve, model, options, context.is_main)
 
 
-def run_evaluation(checkpoint: "str | Path", *, data: Optional[str] = None, split: str = "test",
+def run_evaluation(model: "str | Path", *, data: Optional[str] = None, split: str = "test",
                    data_root: Optional[str] = None, dt_us: Optional[int] = None,
                    limit: Optional[int] = None, batch_size: int = 64, device: str = "cpu",
                    backend: Optional[str] = None, progress: bool = False) -> dict:
-    """Accuracy, loss and per-layer firing rates of a checkpoint on a dataset split.
+    """Accuracy, loss and per-layer firing rates of MODEL on a dataset split.
 
-    The dataset and its options default to those the checkpoint was trained with.
+    MODEL is whatever `snndeploy.export.load_network` reads: a training run folder or checkpoint,
+    a .nir file, or a quantized .safetensors. For a checkpoint the dataset, its options and the
+    loss default to those it was trained with; other models need `data` (loss: sum-ce).
+    `backend` runs the neuron layers with another training backend (None: as stored).
     """
+    from snndeploy.export import load_network
+
     torch_device = check_device(device)
-    stored = load_checkpoint(checkpoint)
-    trained = stored.options
+    network = load_network(model, backend=backend)
+    stored = network.checkpoint
+    trained = stored.options if stored is not None else {}
     name = data or trained.get("data")
     if name is None:
-        raise SnnDeployError(f"checkpoint {stored.path} does not name its dataset; pass --data")
+        raise SnnDeployError(f"{model} does not name its dataset (only training checkpoints do); "
+                             "pass --data")
     options = dict(trained.get("data_options", {})) if name == trained.get("data") else {}
     options.update(_data_options(data_root, dt_us, limit))
     if limit is None:
         options.pop("limit", None)
     dataset = get_dataset(name, split, **options)
-    model = load_model(stored.path, device=torch_device, backend=backend)
     loss_fn = get_loss(trained.get("loss", "sum-ce"))
-    result = evaluate(model, make_loader(dataset, batch_size, shuffle=False), loss_fn,
+    result = evaluate(network.model, make_loader(dataset, batch_size, shuffle=False), loss_fn,
                       torch_device, progress=progress)
-    return {"checkpoint": str(stored.path), "epoch": stored.epoch, "data": name, "split": split,
+    return {"checkpoint": str(stored.path if stored is not None else model), "kind": network.kind,
+            "epoch": stored.epoch if stored is not None else None, "data": name, "split": split,
             **result}
