@@ -12,7 +12,7 @@ and optimiser. Not a timed test: a comparison reported in benchmarks/README.md.
     python benchmarks/event_backprop_digits.py --variant event --pool avg --grad-clip 1.0
     python benchmarks/event_backprop_digits.py --variant event --pool sum --deploy 50
 
---deploy N: after training the "event" variant, swap its EventIAF layers for the equivalent
+--deploy N: after training the "event" or "event-multi" variant, swap its EventIAF layers for the equivalent
 IAF (`event_to_iaf`) and run `snndeploy.sim.verify` on Speck 2f over N test samples: float vs
 quantized vs the chip simulator (time-stepped and per-event). Sum pooling is the chip's own;
 max pooling is an approximation there.
@@ -37,6 +37,7 @@ from snndeploy.train.losses import SpikeCountMSE
 POOLS = {"max": MaxPool2d, "avg": lambda k: AvgPool2d(k, adjusted=True), "sum": SumPool2d}
 NEURONS = {
     "event": lambda batch: EventIAFSqueeze(batch_size=batch),
+    "event-multi": lambda batch: EventIAFSqueeze(batch_size=batch, multi_spike=True),  # Speck's rule
     "event-srm": lambda batch: SRMSqueeze(batch_size=batch),
     "exodus": lambda batch: IAFSqueeze(batch_size=batch, spike_fn=SingleSpike(),
                                        reset_fn=MembraneReset(), backend="exodus"),
@@ -128,7 +129,7 @@ def run(variant: str, args, data) -> dict:
                         "seconds": round(time.perf_counter() - start, 1)})
         print(json.dumps({"variant": variant, **history[-1]}), flush=True)
     result = {"variant": variant, "history": history}
-    if args.deploy and variant == "event":
+    if args.deploy and variant in ("event", "event-multi"):
         report = deploy(net, args.deploy, x_train.shape[1])
         print(report.table(), flush=True)
         result["verify"] = report.to_dict()

@@ -49,12 +49,18 @@ def test_srm_forward_matches_closed_form_kernel():
 
 
 @pytest.mark.parametrize("min_v_mem", [None, -0.5, 0.25])
-def test_event_iaf_forward_is_snndeploy_iaf_with_reset_to_zero(min_v_mem):
-    x = torch.randn(2, 25, 3, 4, generator=torch.Generator().manual_seed(1)) * 0.8
-    ours = EventIAF(spike_threshold=1.0, min_v_mem=min_v_mem)(x)
-    theirs = IAF(spike_threshold=1.0, spike_fn=SingleSpike(), reset_fn=MembraneReset(), min_v_mem=min_v_mem)(x)
-    assert torch.equal(ours, theirs)
-    squeezed = EventIAFSqueeze(batch_size=2, min_v_mem=min_v_mem)(x.reshape(50, 3, 4))
+@pytest.mark.parametrize("multi_spike", [False, True])
+def test_event_iaf_forward_is_snndeploy_iaf_with_reset_to_zero(min_v_mem, multi_spike):
+    x = torch.randn(2, 25, 3, 4, generator=torch.Generator().manual_seed(1)) * (2.5 if multi_spike else 0.8)
+    layer = EventIAF(spike_threshold=1.0, min_v_mem=min_v_mem, multi_spike=multi_spike)
+    ours = layer(x)
+    assert torch.equal(ours, layer.to_iaf()(x))
+    if multi_spike:
+        assert ours.max() >= 2
+    else:
+        theirs = IAF(spike_threshold=1.0, spike_fn=SingleSpike(), reset_fn=MembraneReset(), min_v_mem=min_v_mem)(x)
+        assert torch.equal(ours, theirs)
+    squeezed = EventIAFSqueeze(batch_size=2, min_v_mem=min_v_mem, multi_spike=multi_spike)(x.reshape(50, 3, 4))
     assert torch.equal(squeezed, ours.reshape(50, 3, 4))
 
 
@@ -115,7 +121,7 @@ def test_conservation_per_layer_on_random_conv_net(seed):
     s1 = SRM()(i1)
     p1 = MaxPool2d(2)(s1)
     i2 = _seq(conv2(_frames(p1)), batch)
-    s2 = EventIAF(min_v_mem=-1.0)(i2)
+    s2 = EventIAF(min_v_mem=-1.0, multi_spike=True)(i2)
     p2 = AvgPool2d(2, adjusted=True)(s2)
     i3 = fc(p2.flatten(2))
     s3 = SRM(tau_mem=5.0, tau_syn=2.0, tau_grad=2.0)(i3)
@@ -126,6 +132,7 @@ def test_conservation_per_layer_on_random_conv_net(seed):
     SpikeCountMSE(desired_rate=0.5, undesired_rate=0.1)(s3, labels).backward()
     for spikes in (s1, s2, s3):
         assert spikes.sum() > 10, "the random net must be active for the check to mean anything"
+    assert s2.max() >= 2, "the multi-spike layer must fire several spikes in a step somewhere"
 
     def close(a, b):
         assert abs(b) > 1e-6

@@ -14,8 +14,8 @@ import numpy as np
 
 
 @numba.njit(cache=True, parallel=True)
-def event_forward(x, consts, leaky, has_min, spikes_out, norm_out, u_out):
-    """Forward scan. Writes spikes (0/1), the pre-reset syn_g of every step (the normaliser of a
+def event_forward(x, consts, leaky, has_min, multi, spikes_out, norm_out, u_out):
+    """Forward scan. Writes spikes (0/1, or floor(u/θ) when `multi`), the pre-reset syn_g of every step (the normaliser of a
     spike there) and the pre-reset membrane u."""
     batch, steps, neurons = x.shape
     decay_m = consts[0]
@@ -44,7 +44,7 @@ def event_forward(x, consts, leaky, has_min, spikes_out, norm_out, u_out):
                 u_out[b, t, n] = u
                 norm_out[b, t, n] = syn_g[n]
                 if u - threshold >= zero:
-                    spikes_out[b, t, n] = one
+                    spikes_out[b, t, n] = np.floor(u / threshold) if multi else one
                     syn_m[n] = zero
                     syn_s[n] = zero
                     syn_g[n] = zero
@@ -56,7 +56,8 @@ def event_forward(x, consts, leaky, has_min, spikes_out, norm_out, u_out):
 
 @numba.njit(cache=True, parallel=True)
 def event_backward(grad_spikes, spikes, norm, consts, has_clip, grad_x):
-    """Reverse scan: grad_x[t] = factor · G_k · h(t_k − t) / norm_k for the next spike t_k ≥ t,
+    """Reverse scan: grad_x[t] = factor · n_k · G_k · h(t_k − t) / norm_k for the next spike t_k ≥ t
+    (n_k spikes at t_k: each of them distributes its gradient over the window),
     h(Δ) = decay_g^(Δ+1); 0 after the last spike."""
     batch, steps, neurons = spikes.shape
     decay_g = consts[2]
@@ -74,6 +75,6 @@ def event_backward(grad_spikes, spikes, norm, consts, has_clip, grad_x):
                     inverse = one / d if d != zero else zero
                     if has_clip:
                         inverse = min(max(inverse, -clip), clip)
-                    carry[n] = grad_spikes[b, t, n] * inverse
+                    carry[n] = grad_spikes[b, t, n] * spikes[b, t, n] * inverse
                 grad_x[b, t, n] = carry[n] * decay_g * factor
                 carry[n] = carry[n] * decay_g

@@ -18,7 +18,8 @@ from snndeploy.errors import SnnDeployError
 @dataclass(frozen=True)
 class EventConstants:
     """decay_x = 1 − 1/τx; coefficient = θs/(θs − θm) (SRM only); min_v: IF floor or None;
-    grad_factor: multiplies the input gradient (1 = the method); clip: |1/syn_g| cap or None."""
+    grad_factor: multiplies the input gradient (1 = the method); clip: |1/syn_g| cap or None;
+    multi_spike: floor(u/θ) spikes per step instead of one."""
 
     leaky: bool
     decay_m: float
@@ -29,6 +30,7 @@ class EventConstants:
     min_v: Optional[float]
     grad_factor: float
     clip: Optional[float]
+    multi_spike: bool = False
 
     def tensor(self, like: torch.Tensor) -> torch.Tensor:
         values = [self.decay_m, self.decay_s, self.decay_g, self.coefficient, self.threshold,
@@ -45,7 +47,7 @@ class CpuEventScan:
 
         spikes, norm, u = torch.empty_like(x), torch.empty_like(x), torch.empty_like(x)
         event_cpu.event_forward(x.numpy(), constants.tensor(x).numpy(), constants.leaky,
-                                constants.min_v is not None, spikes.numpy(), norm.numpy(), u.numpy())
+                                constants.min_v is not None, constants.multi_spike, spikes.numpy(), norm.numpy(), u.numpy())
         return spikes, norm, u
 
     def backward(self, grad_spikes, spikes, norm, constants: EventConstants):
@@ -74,7 +76,8 @@ class TritonEventScan:
         spikes, norm, u = torch.empty_like(x), torch.empty_like(x), torch.empty_like(x)
         event_triton.event_forward_kernel[self._grid(x)](
             x, constants.tensor(x), spikes, norm, u, x.shape[1], x.shape[2],
-            LEAKY=constants.leaky, HAS_MIN=constants.min_v is not None, BLOCK=self.block,
+            LEAKY=constants.leaky, HAS_MIN=constants.min_v is not None,
+            MULTI=constants.multi_spike, BLOCK=self.block,
         )
         return spikes, norm, u
 

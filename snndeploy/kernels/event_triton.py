@@ -15,7 +15,8 @@ import triton.language as tl
 
 @triton.jit
 def event_forward_kernel(x_ptr, consts_ptr, spikes_ptr, norm_ptr, u_ptr, steps, neurons,
-                         LEAKY: tl.constexpr, HAS_MIN: tl.constexpr, BLOCK: tl.constexpr):
+                         LEAKY: tl.constexpr, HAS_MIN: tl.constexpr, MULTI: tl.constexpr,
+                         BLOCK: tl.constexpr):
     b = tl.program_id(0)
     n = tl.program_id(1) * BLOCK + tl.arange(0, BLOCK)
     mask = n < neurons
@@ -43,7 +44,11 @@ def event_forward_kernel(x_ptr, consts_ptr, spikes_ptr, norm_ptr, u_ptr, steps, 
             syn_m = u
         tl.store(u_ptr + offset, u, mask=mask)
         fired = u - threshold >= 0
-        tl.store(spikes_ptr + offset, tl.where(fired, 1.0, 0.0).to(u.dtype), mask=mask)
+        if MULTI:
+            count = tl.where(fired, tl.floor(u / threshold), 0.0).to(u.dtype)
+        else:
+            count = tl.where(fired, 1.0, 0.0).to(u.dtype)
+        tl.store(spikes_ptr + offset, count, mask=mask)
         tl.store(norm_ptr + offset, syn_g, mask=mask)
         syn_m = tl.where(fired, zeros, syn_m)
         syn_s = tl.where(fired, zeros, syn_s)
@@ -67,12 +72,13 @@ def event_backward_kernel(grad_spikes_ptr, spikes_ptr, norm_ptr, consts_ptr, gra
     for step in range(steps):
         t = steps - 1 - step
         offset = base + t * neurons
-        fired = tl.load(spikes_ptr + offset, mask=mask, other=0.0) != 0
+        count = tl.load(spikes_ptr + offset, mask=mask, other=0.0)
+        fired = count != 0
         d = tl.load(norm_ptr + offset, mask=mask, other=0.0)
         inverse = tl.where(d != 0, 1.0 / tl.where(d != 0, d, 1.0), zeros)
         if HAS_CLIP:
             inverse = tl.minimum(tl.maximum(inverse, -clip), clip)
         grad = tl.load(grad_spikes_ptr + offset, mask=mask, other=0.0)
-        carry = tl.where(fired, grad * inverse, carry)
+        carry = tl.where(fired, grad * count * inverse, carry)
         tl.store(grad_x_ptr + offset, carry * decay_g * factor, mask=mask)
         carry = carry * decay_g

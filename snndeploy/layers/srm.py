@@ -22,7 +22,9 @@ discrete double-exponential kernel; the window starts after the previous output 
     v ← max(v − m, 0) + m   (the floor after the reset, as snndeploy's IAF)
 
 which is bit for bit `snndeploy.layers.IAF(spike_fn=SingleSpike(), reset_fn=MembraneReset(),
-min_v_mem=m)` (see `EventIAF.to_iaf`).
+min_v_mem=m)` (see `EventIAF.to_iaf`). ``multi_spike=True`` emits n_t = floor(v/θ) spikes
+instead of one (then v ← 0), which is Speck's rule (IAF with MultiSpike()); in the backward each
+of the n_k spikes at t_k distributes its gradient G_k over the window, i.e. G_k becomes n_k·G_k.
 
 Event-driven backward (``backend="event"``), a reverse scan: with G_k = ∂L/∂spike_k the
 gradient arriving at output spike k (gradients at steps without a spike are ignored) and t_k
@@ -33,7 +35,7 @@ the first output spike at or after t,
 (a discrete e^{−Δ/τ_grad}); the denominator is syn_g at t_k before its reset (the kernels keep
 syn_g of every step, so a spike forced at a step has its normaliser too). Inputs after the
 last output spike get 0; a spike whose denominator is exactly 0 passes no gradient. Hence the
-invariant of paper 004 eq. 8: Σ_t I_t ∂L/∂I_t = Σ_k G_k per neuron, and through a weight layer
+invariant of paper 004 eq. 8: Σ_t I_t ∂L/∂I_t = Σ_k n_k G_k per neuron, and through a weight layer
 without bias Σ_j,t x_j,t ∂L/∂x_j,t = Σ_k G_k (for 0/1 input spikes: the sum of gradients over
 input spikes equals the sum over output spikes). A weight's gradient is the chain rule through
 the weight layer, Σ_t ∂L/∂I_t x_t, i.e. paper eq. 14 with the forward kernel ε replaced by the
@@ -174,9 +176,11 @@ class EventIAF(_EventNeuron):
 
     def __init__(self, spike_threshold: float = 1.0, tau_grad: float = 3.5,
                  min_v_mem: Optional[float] = None, backend: str = "event",
-                 grad_factor: Optional[float] = None, clip_dt_du: Optional[float] = None):
+                 grad_factor: Optional[float] = None, clip_dt_du: Optional[float] = None,
+                 multi_spike: bool = False):
         super().__init__()
         self._init_common(spike_threshold, tau_grad, backend, grad_factor, clip_dt_du)
+        self.multi_spike = bool(multi_spike)
         if min_v_mem is not None and not min_v_mem < spike_threshold:
             raise SnnDeployError(f"{type(self).__name__}: min_v_mem {min_v_mem} must be below "
                                  f"spike_threshold {spike_threshold}")
@@ -185,19 +189,25 @@ class EventIAF(_EventNeuron):
     def constants(self) -> EventConstants:
         return EventConstants(False, 1.0, 1.0, 1 - 1 / self.tau_grad, 1.0, self.spike_threshold,
                               self.min_v_mem,
-                              1.0 if self.grad_factor is None else self.grad_factor, self.clip_dt_du)
+                              1.0 if self.grad_factor is None else self.grad_factor, self.clip_dt_du,
+                              self.multi_spike)
 
     def to_iaf(self, backend: str = "exodus") -> nn.Module:
         """The snndeploy IAF with the same forward (for quantize / mapping / EXODUS fine-tuning)."""
         from snndeploy.layers import IAF
-        from snndeploy.layers.activation import MembraneReset, SingleSpike
+        from snndeploy.layers.activation import MembraneReset
 
-        return IAF(spike_threshold=self.spike_threshold, spike_fn=SingleSpike(),
+        return IAF(spike_threshold=self.spike_threshold, spike_fn=self._spike_fn(),
                    reset_fn=MembraneReset(), min_v_mem=self.min_v_mem, backend=backend)
+
+    def _spike_fn(self):
+        from snndeploy.layers.activation import MultiSpike, SingleSpike
+
+        return MultiSpike() if self.multi_spike else SingleSpike()
 
     def extra_repr(self) -> str:
         return (f"spike_threshold={self.spike_threshold}, tau_grad={self.tau_grad}, "
-                f"min_v_mem={self.min_v_mem}, backend={self.backend!r}")
+                f"min_v_mem={self.min_v_mem}, multi_spike={self.multi_spike}, backend={self.backend!r}")
 
 
 class SRMSqueeze(_Squeeze, SRM):
@@ -218,10 +228,10 @@ class EventIAFSqueeze(_Squeeze, EventIAF):
     def to_iaf(self, backend: str = "exodus") -> nn.Module:
         """The snndeploy IAFSqueeze with the same forward."""
         from snndeploy.layers import IAFSqueeze
-        from snndeploy.layers.activation import MembraneReset, SingleSpike
+        from snndeploy.layers.activation import MembraneReset
 
         return IAFSqueeze(batch_size=self.batch_size, num_timesteps=self.num_timesteps,
-                          spike_threshold=self.spike_threshold, spike_fn=SingleSpike(),
+                          spike_threshold=self.spike_threshold, spike_fn=self._spike_fn(),
                           reset_fn=MembraneReset(), min_v_mem=self.min_v_mem, backend=backend)
 
 
