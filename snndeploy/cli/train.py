@@ -6,10 +6,11 @@ import json
 
 import click
 
+from snndeploy.eventprop import LOSSES as EVENTPROP_LOSSES
 from snndeploy.layers import BACKENDS
 from snndeploy.train.architecture import NEURONS, SPIKE_FUNCTIONS
 from snndeploy.train.losses import LOSSES
-from snndeploy.train.run import run_training
+from snndeploy.train.run import EVENTPROP, run_training
 
 
 @click.command("train")
@@ -23,10 +24,14 @@ from snndeploy.train.run import run_training
 @click.option("--limit", type=click.IntRange(min=1), default=None,
               help="Use only the first N samples of each split (quick runs).")
 @click.option("--neuron", type=click.Choice(sorted(NEURONS)), default="iaf", show_default=True)
-@click.option("--backend", type=click.Choice(sorted(BACKENDS)), default="exodus",
-              show_default=True, help="Training backend of the neuron layers.")
-@click.option("--loss", type=click.Choice(list(LOSSES)), default="sum-ce", show_default=True,
-              help="sum-ce: CE of spike counts; max-ce: CE of max over time; count-mse.")
+@click.option("--backend", type=click.Choice(sorted(BACKENDS) + [EVENTPROP]), default="exodus",
+              show_default=True,
+              help="Training backend of the neuron layers; eventprop trains a dense EventProp "
+                   "network (current-based LIF, exact gradients) instead.")
+@click.option("--loss", type=click.Choice(list(LOSSES) + list(EVENTPROP_LOSSES)), default=None,
+              help="sum-ce (default): CE of spike counts; max-ce: CE of max over time; "
+                   "count-mse. With --backend eventprop: sum, sum_exp (default), max, "
+                   "per_step_ce (readout voltage) or first_spike (spiking output).")
 @click.option("--epochs", type=click.IntRange(min=1), default=3, show_default=True,
               help="Total epochs (a resumed run continues up to this number).")
 @click.option("--batch-size", type=click.IntRange(min=1), default=32, show_default=True,
@@ -36,7 +41,15 @@ from snndeploy.train.run import run_training
 @click.option("--seed", type=int, default=0, show_default=True)
 @click.option("--threshold", "spike_threshold", type=float, default=1.0, show_default=True,
               help="Spike threshold of every neuron.")
-@click.option("--tau-mem", type=float, default=None, help="Membrane time constant (lif only).")
+@click.option("--tau-mem", type=float, default=None,
+              help="Membrane time constant (lif; eventprop: ms, default 20).")
+@click.option("--tau-syn", type=click.FloatRange(min=0, min_open=True), default=5.0,
+              show_default=True, help="Synaptic time constant in ms (eventprop only).")
+@click.option("--step-ms", type=click.FloatRange(min=0, min_open=True), default=1.0,
+              show_default=True,
+              help="EventProp step dt in ms: a raster's bin width; spike-time data is in ms.")
+@click.option("--steps", type=click.IntRange(min=1), default=None,
+              help="EventProp trial length in steps (needed for spike-time data: yinyang).")
 @click.option("--spike-fn", type=click.Choice(sorted(SPIKE_FUNCTIONS)), default="multi",
               show_default=True, help="Spikes per time step: multi (v // threshold) or single.")
 @click.option("--bias", is_flag=True, help="Give conv and dense layers a bias (default: none).")
@@ -70,6 +83,8 @@ def command(ctx: click.Context, source: str, as_json: bool, **options) -> None:
       snndeploy train 34x34x2-8c3-2p-16c3-2p-10 --data digits --epochs 3 --out runs/digits
       snndeploy train 34x34x2-8c3-2p-16c3-2p-10 --qat speck2f --init runs/digits
         --epochs 1 --out runs/digits-qat
+      snndeploy train 5-100-3 --data yinyang --backend eventprop --loss first_spike
+        --step-ms 0.05 --steps 60 --out runs/yinyang
       torchrun --standalone --nproc_per_node 2 "$(which snndeploy)" train
         34x34x2-8c3-2p-16c3-2p-10 --batch-size 32 --out runs/ddp
     """

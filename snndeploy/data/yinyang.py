@@ -102,7 +102,9 @@ class YinYangDataset(torch.utils.data.Dataset):
     """Yin-Yang (Kriener et al. 2022): 2-D points, 3 classes, latency-coded (x, y, 1−x, 1−y[, bias]).
 
     split: "train" (5000, seed 42), "validation" (1000, seed 41) or "test" (1000, seed 40);
-    size / seed override those. Items are (spike times float64 (F,), label int).
+    size / seed override those; limit keeps the first `limit` samples of the split (as the
+    other datasets' limit, so quick runs see a prefix of the same data). Items are (spike times
+    float64 (F,), label int).
     """
 
     def __init__(
@@ -115,6 +117,7 @@ class YinYangDataset(torch.utils.data.Dataset):
         t_bias: float | None = T_BIAS,
         r_small: float = R_SMALL,
         r_big: float = R_BIG,
+        limit: int | None = None,
     ) -> None:
         if split not in SPLITS:
             raise SnnDeployError(f"unknown split {split!r} for dataset 'yinyang'; choose one of {tuple(SPLITS)}")
@@ -128,6 +131,7 @@ class YinYangDataset(torch.utils.data.Dataset):
             r_small,
             r_big,
         )
+        self.points, self.labels = self.points[:limit], self.labels[:limit]
         self.features = features(self.points, r_big)
         self.spike_times = latency_encode(self.features, t_early, t_late, t_bias)
 

@@ -400,9 +400,35 @@ def load_model_file(path: "str | Path") -> nn.Module:
 # What checkpoints store
 
 
+def build_eventprop_from_architecture(architecture: str, **options) -> nn.Module:
+    """`build_eventprop_network` for a dense architecture string ("5-100-3")."""
+    from snndeploy.eventprop import build_eventprop_network
+
+    arch = parse_architecture(architecture)
+    if len(arch.input.shape) != 1 or not all(isinstance(s, DenseSpec) for s in arch.layers):
+        raise SnnDeployError(
+            f"backend 'eventprop' trains dense networks only; {arch.text!r} has conv or pooling "
+            "layers (write it as inputs-hidden…-classes, e.g. 5-100-3)"
+        )
+    sizes = [arch.input.shape[0]] + [spec.out_features for spec in arch.layers]
+    return build_eventprop_network(sizes, **options)
+
+
+# Backends that are network types of their own (not a backend= of IAF / LIF layers):
+# backend name -> builder(architecture string, **options).
+SEPARATE_NETWORK_BACKENDS: dict[str, Callable[..., nn.Module]] = {
+    "eventprop": build_eventprop_from_architecture,
+}
+
+
 @dataclass
 class ModelSpec:
     """Everything needed to rebuild a network without pickle (stored in checkpoints as JSON).
+
+    With backend "eventprop" the architecture string is a dense net whose sizes go to
+    `snndeploy.eventprop.build_eventprop_network` (neuron_options are its keyword arguments:
+    loss, dt, num_steps, tau_mem, tau_syn, threshold): EventProp fuses the weights into its
+    neuron layers, so it is a network type of its own rather than a backend of IAF / LIF.
 
     Exactly one of `architecture` (a string in the notation above) and `python_file` (a file
     defining `model()`; its sha256 is recorded to notice later edits) is set. With
@@ -456,6 +482,9 @@ class ModelSpec:
         return QuantizationAware(network, self.qat_target, tuple(self.input_shape))
 
     def _build_float(self) -> nn.Module:
+        if self.architecture is not None and self.backend in SEPARATE_NETWORK_BACKENDS:
+            return SEPARATE_NETWORK_BACKENDS[self.backend](self.architecture,
+                                                            **self.neuron_options)
         if self.architecture is not None:
             return build_model(self.architecture, self.neuron, self.backend, self.bias,
                                **self.neuron_options)

@@ -32,7 +32,7 @@ from snndeploy.train.architecture import ModelSpec, check_data_fits, parse_archi
 from snndeploy.train.checkpoint import latest_checkpoint, load_checkpoint
 from snndeploy.train.distributed import init_distributed, make_sharded_loader, shutdown, wrap_model
 from snndeploy.train.loop import evaluate, fit, make_loader, seed_everything
-from snndeploy.train.losses import get_loss
+from snndeploy.train.losses import LOSSES, get_loss
 
 LEARNING_CURVE = "learning_curve.png"
 # process-group backend of each device type (one process per CPU / per GPU)
@@ -81,21 +81,71 @@ def _feature_shape(dataset) -> tuple:
     return tuple(frames.shape[1:])
 
 
+# -- EventProp networks (backend "eventprop": a network type of its own, snndeploy.eventprop) --
+
+EVENTPROP = "eventprop"
+EVENTPROP_DEFAULT_LOSS = "sum_exp"
+
+
+def _eventprop_options(loss: str, feature_shape: tuple, step_ms: float, steps: Optional[int],
+                       spike_threshold: float, tau_mem: Optional[float], tau_syn: float,
+                       spike_fn: str, neuron: str, bias: bool, qat: Optional[str]) -> dict:
+    """Keyword arguments of build_eventprop_network, after refusing what EventProp lacks."""
+    from snndeploy.eventprop import LOSSES as EVENTPROP_LOSSES
+
+    if loss not in EVENTPROP_LOSSES:
+        raise SnnDeployError(
+            f"--loss {loss} is not an EventProp loss; with --backend eventprop choose one of "
+            f"{', '.join(EVENTPROP_LOSSES)}"
+        )
+    refused = {"--qat": qat is not None, "--bias": bias, "--neuron lif": neuron != "iaf",
+               "--spike-fn single": spike_fn != "multi"}
+    given = [flag for flag, used in refused.items() if used]
+    if given:
+        raise SnnDeployError(
+            f"{', '.join(given)} cannot be combined with --backend eventprop (its layers are "
+            "current-based LIF neurons with exact spike times, no bias); drop the option"
+        )
+    if len(feature_shape) == 0 and steps is None:
+        raise SnnDeployError(
+            "the data's samples are spike times (one per input); --backend eventprop needs "
+            "--steps (the trial length in steps of --step-ms)"
+        )
+    return {"loss": loss, "dt": step_ms, "num_steps": steps, "threshold": spike_threshold,
+            "tau_mem": 20.0 if tau_mem is None else tau_mem, "tau_syn": tau_syn}
+
+
+def get_training_loss(name: str, model: nn.Module):
+    """The loss object of `name` for `model`: an EventProp loss (at the network's step dt) for
+    EventProp networks, else a key of snndeploy.train.losses.LOSSES."""
+    if getattr(model, "backend", None) == EVENTPROP:
+        from snndeploy.eventprop import EventPropLoss
+
+        return EventPropLoss(name, dt=model.dt)
+    return get_loss(name)
+
+
 def run_training(source: str, out: "str | Path", *, data: str = "digits",
                  data_root: Optional[str] = None, dt_us: Optional[int] = None,
                  limit: Optional[int] = None, neuron: str = "iaf", backend: str = "exodus",
-                 loss: str = "sum-ce", epochs: int = 3, batch_size: int = 32, lr: float = 1e-3,
+                 loss: Optional[str] = None, epochs: int = 3, batch_size: int = 32, lr: float = 1e-3,
                  seed: int = 0, device: str = "cpu", resume: bool = False,
                  spike_threshold: float = 1.0, tau_mem: Optional[float] = None,
                  spike_fn: str = "multi", bias: bool = False, qat: Optional[str] = None,
-                 init: "str | Path | None" = None, progress: bool = True) -> TrainingRun:
+                 init: "str | Path | None" = None, tau_syn: float = 5.0, step_ms: float = 1.0,
+                 steps: Optional[int] = None, progress: bool = True) -> TrainingRun:
     """Train `source` (architecture string or model .py file) on dataset `data`; checkpoints,
     metrics and the learning curve go to `out`. `limit` keeps the first samples of each split.
     `qat` names a chip target: train the network quantization-aware for it (the checkpoint
     then holds the `QuantizationAware` wrapper, which `quantize` turns into the chip's
     integers without further change). `init` is a checkpoint (file or folder) of the same
     float network whose weights training starts from, e.g. a float run to fine-tune with QAT.
-    `batch_size` is the global batch: under torchrun each of N processes takes batch_size / N."""
+    `batch_size` is the global batch: under torchrun each of N processes takes batch_size / N.
+
+    backend "eventprop" trains a dense `snndeploy.eventprop` network (current-based LIF with
+    `tau_mem` (default 20 ms), `tau_syn` and exact spike times, step `step_ms`) with one of
+    its losses (default sum_exp); spike-time data (Yin-Yang) needs `steps`, the trial length.
+    `loss` defaults to sum-ce for the other backends."""
     out = Path(out)
     if out.exists() and not out.is_dir():
         raise SnnDeployError(f"output path {out} is a file; --out must name a folder")
@@ -107,14 +157,26 @@ def run_training(source: str, out: "str | Path", *, data: str = "digits",
     torch_device = check_device(device)
     if torch_device.type not in PROCESS_GROUP_BACKENDS:
         raise SnnDeployError(f"device {device!r} is not supported; use cpu or cuda")
-    loss_fn = get_loss(loss)
+    is_eventprop = backend == EVENTPROP
+    if loss is None:
+        loss = EVENTPROP_DEFAULT_LOSS if is_eventprop else "sum-ce"
+    if not is_eventprop and loss not in LOSSES:
+        raise SnnDeployError(
+            f"--loss {loss} is an EventProp loss; add --backend eventprop or choose one of "
+            f"{', '.join(LOSSES)}"
+        )
     data_options = _data_options(data_root, dt_us, limit)
     train_set = get_dataset(data, "train", **data_options)
     test_set = get_dataset(data, "test", **data_options)
     feature_shape = _feature_shape(train_set)
-    neuron_options = {"spike_threshold": spike_threshold, "spike_fn": spike_fn}
-    if tau_mem is not None:
-        neuron_options["tau_mem"] = tau_mem
+    if is_eventprop:
+        neuron_options = _eventprop_options(loss, feature_shape, step_ms, steps, spike_threshold,
+                                            tau_mem, tau_syn, spike_fn, neuron, bias, qat)
+        feature_shape = feature_shape or (len(train_set[0][0]),)
+    else:
+        neuron_options = {"spike_threshold": spike_threshold, "spike_fn": spike_fn}
+        if tau_mem is not None:
+            neuron_options["tau_mem"] = tau_mem
     spec = ModelSpec.from_source(source, neuron=neuron, backend=backend, bias=bias,
                                  qat_target=qat, input_shape=feature_shape, **neuron_options)
     if spec.architecture is not None:
@@ -123,6 +185,7 @@ def run_training(source: str, out: "str | Path", *, data: str = "digits",
     initial = load_checkpoint(init) if init is not None else None
     seed_everything(seed)
     model = spec.build(float_weights=None if initial is None else initial.model_state)
+    loss_fn = get_training_loss(loss, model)
     try:
         out.mkdir(parents=True, exist_ok=True)
     except OSError as err:
@@ -136,7 +199,8 @@ def run_training(source: str, out: "str | Path", *, data: str = "digits",
                    "backend": backend, "loss": loss, "epochs": epochs, "batch_size": batch_size,
                    "processes": context.world_size, "lr": lr, "seed": seed, "device": device,
                    "spike_threshold": spike_threshold, "tau_mem": tau_mem, "spike_fn": spike_fn,
-                   "bias": bias, "qat": qat, "init": None if initial is None else str(initial.path)}
+                   "bias": bias, "qat": qat, "init": None if initial is None else str(initial.path),
+                   **({"tau_syn": tau_syn, "step_ms": step_ms, "steps": steps} if is_eventprop else {})}
         trained = wrap_model(model.to(torch_device), context)
         history = fit(trained, make_sharded_loader(train_set, local_batch, context, seed=seed),
                       loss_fn, epochs, lr=lr, device=torch_device,
@@ -177,7 +241,7 @@ def run_evaluation(model: "str | Path", *, data: Optional[str] = None, split: st
     if limit is None:
         options.pop("limit", None)
     dataset = get_dataset(name, split, **options)
-    loss_fn = get_loss(trained.get("loss", "sum-ce"))
+    loss_fn = get_training_loss(trained.get("loss", "sum-ce"), network.model)
     result = evaluate(network.model, make_loader(dataset, batch_size, shuffle=False), loss_fn,
                       torch_device, progress=progress)
     return {"checkpoint": str(stored.path if stored is not None else model), "kind": network.kind,
