@@ -219,6 +219,21 @@ def _input_shape(input_shape, calibration) -> tuple:
     raise SnnDeployError("quantize needs input_shape=(channels, height, width) (or calibration frames of shape (batch, time, c, h, w))")
 
 
+def _refuse_eventprop(model: nn.Module, target: Target) -> None:
+    """EventProp networks (current-based LIF with exact spike times, snndeploy.eventprop) have no
+    integer form here: raise with every reason `deployment_blockers` finds for `target`."""
+    from snndeploy.eventprop import EventPropLIF, EventPropReadout, deployment_blockers
+
+    if not any(isinstance(module, (EventPropLIF, EventPropReadout)) for module in model.modules()):
+        return
+
+    described = {"name": target.name, "slow_clock_period_us": target.slow_clock_period_us,
+                 "neuron": dict(target.neuron.__dict__)}
+    reasons = "; ".join(f"({number}) {reason}" for number, reason
+                        in enumerate(deployment_blockers(model, described), start=1))
+    raise SnnDeployError(f"the EventProp network cannot be quantized for {target.name}: {reasons}")
+
+
 def quantize(model: nn.Module, target, calibration: Optional[torch.Tensor] = None, *, input_shape=None,
              strict: bool = False) -> QuantizedModel:
     """Quantize a float spiking model for `target` (name, path or Target); see the module docstring.
@@ -237,6 +252,7 @@ def quantize(model: nn.Module, target, calibration: Optional[torch.Tensor] = Non
                 f"for {trained_for}, not {target.name}; quantize its float model for {target.name} instead"
             )
         return model.to_quantized() if isinstance(model, QuantizationAware) else model
+    _refuse_eventprop(model, target)
     shape = _input_shape(input_shape, calibration)
     graph = build_graph(model, shape, strict=strict)
     check_graph(graph, target)
