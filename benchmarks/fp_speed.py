@@ -21,7 +21,6 @@ import argparse
 import json
 import time
 
-import numpy as np
 import torch
 from torch import nn
 
