@@ -24,21 +24,13 @@ import time
 import torch
 from torch import nn
 
+from snndeploy.layers import SumPool2d
+
 VARIANTS = ("sinabs-bptt", "bptt", "exodus", "slayer", "floor")
 NETS = {  # batch and steps per net
     "shd": {"batch": 128, "steps": 250},
     "dvs": {"batch": 8, "steps": 300},
 }
-
-
-class SumPool2d(nn.Module):
-    def __init__(self, k: int):
-        super().__init__()
-        self.pool = nn.AvgPool2d(k)
-        self.scale = k * k
-
-    def forward(self, x):
-        return self.pool(x) * self.scale
 
 
 def _neuron(variant: str, batch: int):

@@ -11,6 +11,7 @@ from snndeploy.layers.activation import (
     SingleSpike,
 )
 from snndeploy.layers.functional import BACKENDS
+from snndeploy.layers.pooling import AvgPool2d, MaxPool2d, SumPool2d
 from snndeploy.layers.neurons import (
     IAF,
     LIF,
@@ -25,4 +26,5 @@ __all__ = [
     "BACKENDS", "ExpLeak", "ExpLeakSqueeze", "Heaviside", "IAF", "IAFSqueeze", "LIF",
     "LIFSqueeze", "MaxSpike", "MembraneReset", "MembraneSubtract", "MultiSpike",
     "NEURON_LAYERS", "PeriodicExponential", "SingleExponential", "SingleSpike",
+    "AvgPool2d", "MaxPool2d", "SumPool2d",
 ]
