@@ -377,34 +377,6 @@ def test_network_takes_rasters_for_voltage_losses():
     assert all(p.grad is not None for p in net.parameters())
 
 
-def test_nir_export_writes_cubalif_nodes_with_dt(tmp_path):
-    import nir
-
-    from snndeploy.eventprop import build_eventprop_network
-    from snndeploy.eventprop import eventprop_to_nir
-
-    net = build_eventprop_network([5, 7, 3], loss="first_spike", dt=0.5, num_steps=40,
-                                  recurrent=True, tau_mem=20.0, tau_syn=5.0, threshold=1.5)
-    graph = eventprop_to_nir(net)
-    nir.write(tmp_path / "net.nir", graph)
-    graph = nir.read(tmp_path / "net.nir")
-    lif = graph.nodes["lif0"]
-    assert isinstance(lif, nir.CubaLIF)
-    np.testing.assert_allclose(lif.tau_mem, 0.02)
-    np.testing.assert_allclose(lif.tau_syn, 0.005)
-    np.testing.assert_allclose(lif.w_in, 0.005)
-    np.testing.assert_allclose(lif.v_threshold, 1.5)
-    np.testing.assert_allclose(graph.nodes["linear0"].weight, net.layers[0].weight.detach().numpy(),
-                               rtol=1e-6)
-    assert ("lif0", "recurrent0") in graph.edges and ("recurrent0", "lif0") in graph.edges
-    assert ("lif1", "output") in graph.edges
-    assert graph.metadata["dt"] == pytest.approx(0.0005)
-    assert graph.metadata["readout"] == "first_spike"
-    readout = eventprop_to_nir(build_eventprop_network([4, 6, 2], loss="sum", dt=1.0))
-    assert isinstance(readout.nodes["synapse1"], nir.LI)
-    assert ("membrane1", "output") in readout.edges
-
-
 def test_deployment_blockers_explain_iaf_and_lif_targets():
     import tomllib
     from pathlib import Path

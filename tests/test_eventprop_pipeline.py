@@ -103,3 +103,62 @@ def test_quantize_cli_names_the_blockers(tmp_path):
     assert "membrane leak (tau_mem=20.0 ms) — speck2f neurons are integrate-and-fire" in str(
         result.exception)
     assert not (tmp_path / "q.safetensors").exists()
+
+
+def test_export_nir_writes_cubalif_nodes_equal_to_the_layers(tmp_path):
+    import nir
+    import numpy as np
+
+    from snndeploy.eventprop import build_eventprop_network
+    from snndeploy.export.nir import export_nir
+
+    torch.manual_seed(1)
+    net = build_eventprop_network([5, 7, 3], loss="first_spike", dt=0.5, num_steps=40,
+                                  recurrent=True, tau_mem=20.0, tau_syn=5.0, threshold=1.5)
+    graph = nir.read(str(export_nir(net, tmp_path / "net.nir", (5,))))
+    hidden, output = net.layers[0], net.layers[1]
+    for name, layer in (("cubalif", hidden), ("cubalif_1", output)):
+        node = graph.nodes[name]
+        assert isinstance(node, nir.CubaLIF)
+        np.testing.assert_allclose(node.tau_mem, layer.tau_mem * 1e-3, rtol=1e-6)
+        np.testing.assert_allclose(node.tau_syn, layer.tau_syn * 1e-3, rtol=1e-6)
+        np.testing.assert_allclose(node.w_in, layer.tau_syn * 1e-3, rtol=1e-6)
+        np.testing.assert_allclose(node.v_threshold, layer.threshold)
+        np.testing.assert_allclose(node.r, 1.0)
+        np.testing.assert_allclose(node.v_leak, 0.0)
+        assert node.metadata["dt"] == pytest.approx(0.5e-3)
+    np.testing.assert_allclose(graph.nodes["linear"].weight, hidden.weight.detach().numpy(),
+                               rtol=1e-6)
+    np.testing.assert_allclose(graph.nodes["layer0_recurrent"].weight,
+                               hidden.recurrent_weight.detach().numpy(), rtol=1e-6)
+    assert {("cubalif", "layer0_recurrent"), ("layer0_recurrent", "cubalif"),
+            ("cubalif", "linear_1"), ("cubalif_1", "output")} <= set(graph.edges)
+    assert graph.metadata["dt"] == pytest.approx(0.5e-3)
+    assert graph.metadata["readout"] == "first_spike"
+    assert graph.metadata["trainer"] == "eventprop"
+
+
+def test_export_cli_writes_an_eventprop_readout_network(tmp_path):
+    import nir
+
+    from snndeploy.eventprop import build_eventprop_network
+    from snndeploy.export.nir import import_nir
+    from snndeploy.train.architecture import ModelSpec
+    from snndeploy.train.checkpoint import save_checkpoint
+
+    options = {"loss": "sum", "dt": 1.0, "tau_mem": 10.0, "tau_syn": 2.0}
+    net = build_eventprop_network([4, 6, 2], **options)
+    spec = ModelSpec(architecture="4-6-2", backend="eventprop", neuron_options=options,
+                     input_shape=[4])
+    save_checkpoint(tmp_path / "run", 1, net, spec)
+    out = tmp_path / "net.nir"
+    result = run_cli("export", str(tmp_path / "run"), "--format", "nir", "-o", str(out))
+    assert result.exit_code == 0, result.output
+    graph = nir.read(str(out))
+    synapse, membrane = graph.nodes["li"], graph.nodes["li_1"]
+    assert isinstance(synapse, nir.LI) and isinstance(membrane, nir.LI)
+    assert float(synapse.tau[0]) == pytest.approx(2e-3) and float(synapse.r[0]) == pytest.approx(2e-3)
+    assert float(membrane.tau[0]) == pytest.approx(10e-3)
+    assert ("li_1", "output") in graph.edges and graph.metadata["readout"] == "voltage"
+    with pytest.raises(SnnDeployError, match="EventProp graph"):
+        import_nir(out)

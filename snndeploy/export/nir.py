@@ -20,6 +20,27 @@ with norm_input=False, with equal spikes (sinabs ignores r, so a LIF with norm_i
 differs there; sinabs also floors IF neurons at -v_threshold, so export IAF with
 min_v_mem = -threshold for equal spikes).
 
+EventProp networks
+------------------
+An `snndeploy.eventprop.EventPropNetwork` integrates exactly in continuous time (spikes at exact
+times inside steps), so its graph states NIR's own continuous-time convention instead: graph
+metadata dt (seconds), time_unit "s", spike_times "exact", trainer "eventprop", readout, and
+time constants in seconds (the layers use ms); every neuron node's metadata repeats dt.
+
+* EventPropLIF(W [, W_rec]) -> Linear(W) -> CubaLIF(tau_syn, tau_mem, r = 1, v_leak = 0, v_threshold,
+  w_in = tau_syn) (+ Linear(W_rec) from the CubaLIF back into it). NIR's synapse
+  tau_syn dI/dt = -I + w_in S jumps by w_in / tau_syn per input spike, so w_in = tau_syn gives
+  EventProp's jump I += w. NIR's reset subtracts v_threshold, which equals EventProp's reset to 0
+  because V = v_threshold exactly at an exact crossing time.
+* EventPropReadout(W) -> Linear(W) -> LI(tau_syn, r = tau_syn, v_leak = 0) (the synaptic current)
+  -> LI(tau_mem, r = 1, v_leak = 0) (the membrane).
+* FirstSpikeTime is a reading of the output, not a node: graph metadata readout "first_spike"
+  (else "voltage").
+
+A simulator of such a graph must keep exact spike times for the trained behaviour to carry
+over; on a time grid the results differ by the discretisation. These graphs are not imported
+(snndeploy's layers are time-stepped).
+
 Import
 ------
 `import_nir(path)` reads feed-forward chains (Input -> ... -> Output) of Affine, Linear,
@@ -49,6 +70,8 @@ import torch
 from torch import nn
 
 from snndeploy.errors import SnnDeployError
+from snndeploy.eventprop.layers import EventPropLIF, EventPropReadout, FirstSpikeTime
+from snndeploy.eventprop.network import EventPropNetwork
 from snndeploy.layers import IAF, LIF, ExpLeak
 from snndeploy.layers.activation import MaxSpike, MembraneReset, MembraneSubtract, MultiSpike, SingleSpike
 from snndeploy.layers.pooling import AvgPool2d, MaxPool2d, SumPool2d
@@ -167,6 +190,49 @@ def _export_flatten(layer, shape, nir):
     return nir.Flatten(input_type={"input": np.array(shape)}, start_dim=start, end_dim=end)
 
 
+@dataclass(frozen=True)
+class NirSegment:
+    """What an exporter returns when one layer becomes several NIR nodes (or none): `chain` in
+    signal order (the first takes the layer's input, the last feeds the next layer), `side`
+    (name, node) pairs off that path (written as "layer<index>_<name>"), and `loops`, edges (from, to) that close a recurrence, counting
+    positions in chain + side."""
+
+    chain: tuple = ()
+    side: tuple = ()
+    loops: tuple = ()
+
+
+MS = 1e-3  # EventProp layers count time in ms; their graphs use seconds
+
+
+def _export_eventprop_lif(layer, shape, nir):
+    size = (layer.out_features,)
+    tau_syn = _array(layer.tau_syn * MS, size)
+    cuba = nir.CubaLIF(tau_syn=tau_syn, tau_mem=_array(layer.tau_mem * MS, size),
+                       r=np.ones(size, np.float32), v_leak=np.zeros(size, np.float32),
+                       v_threshold=_array(layer.threshold, size), w_in=tau_syn,
+                       metadata={"reset": "to 0 at the exact crossing time"})
+    chain = (nir.Linear(weight=_array(layer.weight, layer.weight.shape)), cuba)
+    if layer.recurrent_weight is None:
+        return NirSegment(chain)
+    recurrent = nir.Linear(weight=_array(layer.recurrent_weight, layer.recurrent_weight.shape))
+    return NirSegment(chain, side=(("recurrent", recurrent),), loops=((1, 2), (2, 1)))
+
+
+def _export_eventprop_readout(layer, shape, nir):
+    size = (layer.out_features,)
+    tau_syn = _array(layer.tau_syn * MS, size)
+    zeros = np.zeros(size, np.float32)
+    return NirSegment((nir.Linear(weight=_array(layer.weight, layer.weight.shape)),
+                       nir.LI(tau=tau_syn, r=tau_syn, v_leak=zeros),
+                       nir.LI(tau=_array(layer.tau_mem * MS, size), r=np.ones(size, np.float32),
+                              v_leak=zeros)))
+
+
+def _export_first_spike_time(layer, shape, nir):
+    return NirSegment()  # a reading of the output spikes: graph metadata "readout"
+
+
 EXPORTERS: dict[type, Callable] = {
     IAF: _export_iaf,
     LIF: _export_lif,
@@ -177,6 +243,17 @@ EXPORTERS: dict[type, Callable] = {
     AvgPool2d: _export_avgpool,
     MaxPool2d: _export_maxpool,
     nn.Flatten: _export_flatten,
+    EventPropLIF: _export_eventprop_lif,
+    EventPropReadout: _export_eventprop_readout,
+    FirstSpikeTime: _export_first_spike_time,
+}
+
+# Layers whose output shape is not found by running a zero tensor through them (EventProp
+# layers take spike-time lists): layer type -> (layer, input shape) -> output shape.
+OUTPUT_SHAPES: dict[type, Callable] = {
+    EventPropLIF: lambda layer, shape: (layer.out_features,),
+    EventPropReadout: lambda layer, shape: (layer.out_features,),
+    FirstSpikeTime: lambda layer, shape: shape,
 }
 
 
@@ -194,34 +271,82 @@ def _is_neuron(layer) -> bool:
     return isinstance(layer, (IAF, LIF, ExpLeak))
 
 
-def model_to_nir(model: nn.Module, input_shape: tuple[int, ...], dt_seconds: Optional[float] = None):
-    """The NIRGraph of a sequential snndeploy network whose samples have shape `input_shape`
-    (without batch and time, e.g. (2, 34, 34))."""
-    nir = _nir()
+def _time_stepped_metadata(model: nn.Sequential, dt_seconds: Optional[float]) -> dict:
+    metadata = {"writer": WRITER, "dt": 1.0, "time_unit": "time step", "discretization": "exp",
+                "rule": "alpha = exp(-dt/tau); v_t = alpha v_{t-1} + r x_t; spike when v >= v_threshold"}
+    if dt_seconds is not None:
+        metadata["dt_seconds"] = float(dt_seconds)
+    return metadata
+
+
+def _eventprop_metadata(model: EventPropNetwork, dt_seconds: Optional[float]) -> dict:
+    dt = model.dt * MS
+    if dt_seconds is not None and not np.isclose(dt_seconds, dt, rtol=1e-9, atol=0.0):
+        raise SnnDeployError(f"the EventProp network was trained with dt = {model.dt} ms; "
+                             f"dt_seconds={dt_seconds} contradicts it (leave it out)")
+    readout = "first_spike" if any(isinstance(m, FirstSpikeTime) for m in model.layers) else "voltage"
+    return {"writer": WRITER, "dt": dt, "time_unit": "s", "spike_times": "exact",
+            "trainer": "eventprop", "readout": readout}
+
+
+def _layers_and_metadata(model: nn.Module, dt_seconds: Optional[float]) -> tuple[nn.Sequential, dict]:
+    if isinstance(model, EventPropNetwork):
+        return model.layers, _eventprop_metadata(model, dt_seconds)
     if not isinstance(model, nn.Sequential):
-        raise SnnDeployError(f"NIR export takes a sequential network (nn.Sequential), got {type(model).__name__}")
+        raise SnnDeployError(f"NIR export takes a sequential network (nn.Sequential) or an "
+                             f"EventPropNetwork, got {type(model).__name__}")
+    if any(isinstance(layer, tuple(OUTPUT_SHAPES)) for layer in model):
+        raise SnnDeployError("EventProp layers are exported inside their EventPropNetwork (it "
+                             "holds the step dt); wrap them: EventPropNetwork(layers, dt)")
+    return model, _time_stepped_metadata(model, dt_seconds)
+
+
+def _output_shape(layer: nn.Module, shape: tuple, probe: torch.Tensor) -> tuple[tuple, torch.Tensor]:
+    rule = OUTPUT_SHAPES.get(type(layer))
+    if rule is not None:
+        shape = tuple(rule(layer, shape))
+        return shape, torch.zeros(1, *shape)
+    if _is_neuron(layer):
+        return shape, probe
+    probe = layer(probe)
+    return tuple(probe.shape[1:]), probe
+
+
+def model_to_nir(model: nn.Module, input_shape: tuple[int, ...], dt_seconds: Optional[float] = None):
+    """The NIRGraph of a sequential snndeploy network (or an EventPropNetwork) whose samples have
+    shape `input_shape` (without batch and time, e.g. (2, 34, 34))."""
+    nir = _nir()
+    layers, metadata = _layers_and_metadata(model, dt_seconds)
     shape = tuple(int(v) for v in input_shape)
-    nodes = [nir.Input(input_type={"input": np.array(shape)})]
+    nodes, owners = [nir.Input(input_type={"input": np.array(shape)})], [None]
+    side: dict[str, object] = {}
+    loops: list[tuple] = []  # (from, to): a chain position (int) or a side node's name
     probe = torch.zeros(1, *shape)
     with torch.no_grad():
-        for index, layer in enumerate(model):
+        for index, layer in enumerate(layers):
             try:
-                nodes.append(_exporter(layer)(layer, shape, nir))
+                exported = _exporter(layer)(layer, shape, nir)
             except SnnDeployError as err:
                 raise SnnDeployError(f"layer {index}: {err}") from None
-            if not _is_neuron(layer):
-                probe = layer(probe)
-                shape = tuple(probe.shape[1:])
+            segment = exported if isinstance(exported, NirSegment) else NirSegment((exported,))
+            side_names = [f"layer{index}_{name}" for name, _ in segment.side]
+            side.update(zip(side_names, (node for _, node in segment.side)))
+            ends = [len(nodes) + k for k in range(len(segment.chain))] + side_names
+            loops += [(ends[a], ends[b]) for a, b in segment.loops]
+            nodes += segment.chain
+            owners += [layer] * len(segment.chain)
+            shape, probe = _output_shape(layer, shape, probe)
     nodes.append(nir.Output(output_type={"output": np.array(shape)}))
-    graph = nir.NIRGraph.from_list(*nodes)
-    graph.metadata = {"writer": WRITER, "dt": 1.0, "time_unit": "time step", "discretization": "exp",
-                      "rule": "alpha = exp(-dt/tau); v_t = alpha v_{t-1} + r x_t; spike when v >= v_threshold"}
-    if dt_seconds is not None:
-        graph.metadata["dt_seconds"] = float(dt_seconds)
-    for name, node in graph.nodes.items():
+    chain = nir.NIRGraph.from_list(*nodes)
+    names = list(chain.nodes)
+    name_of = lambda end: names[end] if isinstance(end, int) else end  # noqa: E731
+    graph = nir.NIRGraph(nodes={**chain.nodes, **side}, metadata=metadata,
+                         edges=chain.edges + [(name_of(a), name_of(b)) for a, b in loops])
+    for name, node, layer in zip(names, chain.nodes.values(), owners):
         if isinstance(node, nir.AvgPool2d):
-            layer = model[list(graph.nodes).index(name) - 1]
             graph.metadata[f"{name}.adjusted"] = int(bool(layer.adjusted))
+        if metadata["time_unit"] == "s" and isinstance(node, (nir.CubaLIF, nir.LI)):
+            node.metadata = {**(node.metadata or {}), "dt": metadata["dt"]}
     return graph
 
 
@@ -525,6 +650,10 @@ def graph_to_model(graph, convention: Optional[str] = None, dt: Optional[float] 
     """A `snndeploy.train.SpikingSequential` from a NIRGraph (see the module docstring)."""
     from snndeploy.train import SpikingSequential
 
+    if _plain((graph.metadata or {}).get("trainer")) == "eventprop":
+        raise SnnDeployError(f"{source}: an EventProp graph (continuous time, exact spike times) "
+                             "cannot be imported as time-stepped layers; use the EventProp "
+                             "training checkpoint it was exported from")
     importers = _importers()
     imp = _Importer(graph, convention, dt, per_layer)
     for name in _chain(graph, source):
@@ -575,4 +704,4 @@ def nir_input_shape(path: "str | os.PathLike") -> tuple[int, ...]:
     raise SnnDeployError(f"{path}: the graph has no Input node")
 
 
-__all__ = ["CONVENTIONS", "EXPORTERS", "export_nir", "graph_to_model", "import_nir", "model_to_nir", "nir_input_shape"]
+__all__ = ["CONVENTIONS", "EXPORTERS", "NirSegment", "OUTPUT_SHAPES", "export_nir", "graph_to_model", "import_nir", "model_to_nir", "nir_input_shape"]
