@@ -407,8 +407,9 @@ def build_eventprop_from_architecture(architecture: str, **options) -> nn.Module
     arch = parse_architecture(architecture)
     if len(arch.input.shape) != 1 or not all(isinstance(s, DenseSpec) for s in arch.layers):
         raise SnnDeployError(
-            f"backend 'eventprop' trains dense networks only; {arch.text!r} has conv or pooling "
-            "layers (write it as inputs-hidden…-classes, e.g. 5-100-3)"
+            f"backend 'eventprop' trains dense networks only; {arch.text!r} has a frame input or "
+            "conv / pooling layers: write inputs-hidden…-classes with the flattened input size "
+            f"(e.g. {math.prod(arch.input.shape)}-100-10)"
         )
     sizes = [arch.input.shape[0]] + [spec.out_features for spec in arch.layers]
     return build_eventprop_network(sizes, **options)
