@@ -100,16 +100,19 @@ class VerifyReport:
         }
 
 
-def _run_model(model: torch.nn.Module, frames: torch.Tensor, record: bool) -> tuple[np.ndarray, list[np.ndarray]]:
-    """(T, outputs) output counts and, if `record`, each neuron layer's (T, neurons) spikes in
-    forward order (quantize's own runner: fresh state, squeezed models handled)."""
+def _run_model(model: torch.nn.Module, frames: torch.Tensor, record: bool) -> list[tuple[np.ndarray, list[np.ndarray]]]:
+    """Per sample of `frames` (batch, T, ...): (T, outputs) output counts and, if `record`, each
+    neuron layer's (T, neurons) spikes in forward order (quantize's own runner: fresh state,
+    squeezed models handled). Samples do not interact: batching only saves time."""
     from snndeploy.quantize import run_float_model
     from snndeploy.quantize.graph import is_neuron
 
     names = [name for name, module in model.named_modules() if is_neuron(module)] if record else []
-    out, recorded = run_float_model(model, frames[None], names)
-    steps = frames.shape[0]
-    return out.reshape(steps, -1).numpy(), [recorded[name].reshape(steps, -1).numpy() for name in names]
+    out, recorded = run_float_model(model, frames, names)
+    batch, steps = frames.shape[:2]
+    out = out.reshape(batch, steps, -1).numpy()
+    layers = [recorded[name].reshape(batch, steps, -1).numpy() for name in names]
+    return [(out[b], [layer[b] for layer in layers]) for b in range(batch)]
 
 
 def _core_order(net: SimNetwork, quantized: torch.nn.Module) -> list[int]:
@@ -165,6 +168,11 @@ def _dataset_indices(dataset, limit: int | None) -> range:
     return range(len(dataset) if limit is None else min(limit, len(dataset)))
 
 
+# Samples per forward pass of the float and quantized models (memory stays small, speed comes
+# from batching).
+_MODEL_BATCH = 32
+
+
 def compare_stages(model, quantized, config, dataset, *, limit=None, tolerance=None, hop_delay_us=0) -> VerifyReport:
     """Run the four stages on `dataset` (an EventDataset: events(i), label(i), dt_us,
     duration_us, frames(i)) and build the report. `config`: ChipConfig or SimNetwork."""
@@ -183,54 +191,55 @@ def compare_stages(model, quantized, config, dataset, *, limit=None, tolerance=N
     entries = 0
     spikes = {name: 0 for name in correct}
     divergence: dict[str, Divergence | None] = {"quantized": None, "timestep": None, "event": None}
-    for sample in indices:
-        label = int(dataset.label(sample))
-        frames = dataset.frames(sample)
-        events = dataset.events(sample)
-        float_out, float_layers = _run_model(model, frames, record=True)
-        quant_out, quant_layers = _run_model(quantized, frames, record=True)
-        if len(quant_layers) != len(order):
-            raise SnnDeployError(
-                f"verify: the quantized model has {len(quant_layers)} neuron layers but the chip "
-                f"configuration {len(order)} cores; they must correspond one to one"
-            )
-        monitor = Monitor(cores=tuple(order))
-        stepped = simulate(net, events, "timestep", monitor, duration_us=duration, dt_us=dt)
-        chip = simulate(net, events, "event", monitor, duration_us=duration, dt_us=dt, hop_delay_us=hop_delay_us)
-        stepped_cores = _core_spikes(stepped, net, steps, dt)
-        chip_cores = _core_spikes(chip, net, steps, dt)
-        stepped_layers = [stepped_cores[i] for i in order]
-        chip_layers = [chip_cores[i] for i in order]
-        quant_int = [np.rint(layer).astype(np.int64) for layer in quant_layers]
-        outputs = {
-            "float": float_out,
-            "quantized": quant_out,
-            "timestep": _class_counts(stepped_cores[output_core], net, output_core),
-            "event": _class_counts(chip_cores[output_core], net, output_core),
-        }
-        for name, counts in outputs.items():
-            correct[name] += _predict(counts) == label
-        entries += float_out.size
-        layer_spikes = {"float": float_layers, "quantized": quant_layers, "timestep": stepped_layers, "event": chip_layers}
-        for name, layers in layer_spikes.items():
-            spikes[name] += int(round(sum(float(layer.sum()) for layer in layers)))
-        previous = "float"
-        for name in ("quantized", "timestep", "event"):
-            equal[name] += int(np.sum(outputs[name] == outputs[previous]))
-            previous = name
-        pairs = {
-            "quantized": None,
-            "timestep": (quant_int, stepped_layers),
-            "event": (stepped_layers, chip_layers),
-        }
-        if divergence["quantized"] is None:
-            diff = np.argwhere(np.rint(float_out) != np.rint(quant_out))
-            if len(diff):
-                step, k = (int(v) for v in diff[0])
-                divergence["quantized"] = Divergence(sample, "output", (k,), step, int(float_out[step, k]), int(quant_out[step, k]))
-        for name, pair in pairs.items():
-            if pair is not None and divergence[name] is None:
-                divergence[name] = _first_divergence(sample, layer_names, layer_shapes, *pair)
+    for start in range(0, len(indices), _MODEL_BATCH):
+        chunk = list(indices[start:start + _MODEL_BATCH])
+        frames = torch.stack([dataset.frames(sample) for sample in chunk])
+        runs = zip(chunk, _run_model(model, frames, record=True), _run_model(quantized, frames, record=True))
+        for sample, (float_out, float_layers), (quant_out, quant_layers) in runs:
+            label = int(dataset.label(sample))
+            events = dataset.events(sample)
+            if len(quant_layers) != len(order):
+                raise SnnDeployError(
+                    f"verify: the quantized model has {len(quant_layers)} neuron layers but the chip "
+                    f"configuration {len(order)} cores; they must correspond one to one"
+                )
+            monitor = Monitor(cores=tuple(order))
+            stepped = simulate(net, events, "timestep", monitor, duration_us=duration, dt_us=dt)
+            chip = simulate(net, events, "event", monitor, duration_us=duration, dt_us=dt, hop_delay_us=hop_delay_us)
+            stepped_cores = _core_spikes(stepped, net, steps, dt)
+            chip_cores = _core_spikes(chip, net, steps, dt)
+            stepped_layers = [stepped_cores[i] for i in order]
+            chip_layers = [chip_cores[i] for i in order]
+            quant_int = [np.rint(layer).astype(np.int64) for layer in quant_layers]
+            outputs = {
+                "float": float_out,
+                "quantized": quant_out,
+                "timestep": _class_counts(stepped_cores[output_core], net, output_core),
+                "event": _class_counts(chip_cores[output_core], net, output_core),
+            }
+            for name, counts in outputs.items():
+                correct[name] += _predict(counts) == label
+            entries += float_out.size
+            layer_spikes = {"float": float_layers, "quantized": quant_layers, "timestep": stepped_layers, "event": chip_layers}
+            for name, layers in layer_spikes.items():
+                spikes[name] += int(round(sum(float(layer.sum()) for layer in layers)))
+            previous = "float"
+            for name in ("quantized", "timestep", "event"):
+                equal[name] += int(np.sum(outputs[name] == outputs[previous]))
+                previous = name
+            pairs = {
+                "quantized": None,
+                "timestep": (quant_int, stepped_layers),
+                "event": (stepped_layers, chip_layers),
+            }
+            if divergence["quantized"] is None:
+                diff = np.argwhere(np.rint(float_out) != np.rint(quant_out))
+                if len(diff):
+                    step, k = (int(v) for v in diff[0])
+                    divergence["quantized"] = Divergence(sample, "output", (k,), step, int(float_out[step, k]), int(quant_out[step, k]))
+            for name, pair in pairs.items():
+                if pair is not None and divergence[name] is None:
+                    divergence[name] = _first_divergence(sample, layer_names, layer_shapes, *pair)
     total = len(indices)
     rows = [StageRow("float", correct["float"] / total, spikes["float"])]
     previous = "float"
