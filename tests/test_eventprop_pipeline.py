@@ -25,6 +25,7 @@ def test_train_eventprop_on_yinyang_reloads_and_evaluates(tmp_path):
     out = tmp_path / "run"
     result = run_cli("train", "5-8-3", "--data", "yinyang", "--backend", "eventprop",
                      "--loss", "first_spike", "--step-ms", "0.1", "--steps", "30",
+                     "--tau-mem", "2", "--tau-syn", "0.5", "--hidden-weights", "1.5", "1.5",
                      "--limit", "24", "--epochs", "1", "--batch-size", "12",
                      "--out", str(out), "--json")
     assert result.exit_code == 0, result.output
@@ -33,9 +34,11 @@ def test_train_eventprop_on_yinyang_reloads_and_evaluates(tmp_path):
     spec = json.loads((out / "epoch-0001.json").read_text())["model"]
     assert spec["backend"] == "eventprop"
     assert spec["neuron_options"]["loss"] == "first_spike"
+    assert spec["neuron_options"]["hidden_weight_mean"] == 1.5
+    assert spec["neuron_options"]["tau_syn"] == 0.5
     net = load_model(out)
     assert isinstance(net, EventPropNetwork)
-    assert net.dt == 0.1 and net.num_steps == 30
+    assert net.dt == 0.1 and net.num_steps == 30 and net.layers[0].tau_mem == 2.0
     assert [layer.out_features for layer in net.layers[:2]] == [8, 3]
     evaluated = run_cli("evaluate", str(out), "--limit", "24", "--json")
     assert evaluated.exit_code == 0, evaluated.output
@@ -47,6 +50,7 @@ def test_train_eventprop_on_yinyang_reloads_and_evaluates(tmp_path):
     (["--loss", "first_spike"], "add --backend eventprop"),
     (["--backend", "eventprop"], "needs --steps"),
     (["--backend", "eventprop", "--steps", "5", "--neuron", "lif"], "--neuron lif cannot"),
+    (["--steps", "5", "--hidden-weights", "1", "1"], "--steps, --hidden-weights: EventProp"),
 ])
 def test_train_refuses_invalid_eventprop_combinations(tmp_path, args, message):
     result = run_cli("train", "5-8-3", "--data", "yinyang", "--limit", "4",

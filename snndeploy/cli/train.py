@@ -50,6 +50,12 @@ from snndeploy.train.run import EVENTPROP, run_training
               help="EventProp step dt in ms: a raster's bin width; spike-time data is in ms.")
 @click.option("--steps", type=click.IntRange(min=1), default=None,
               help="EventProp trial length in steps (needed for spike-time data: yinyang).")
+@click.option("--hidden-weights", type=(float, click.FloatRange(min=0)), default=None,
+              metavar="MEAN STD",
+              help="EventProp hidden-layer initial weights N(MEAN, STD²) (default 0, 1/√fan_in).")
+@click.option("--output-weights", type=(float, click.FloatRange(min=0)), default=None,
+              metavar="MEAN STD",
+              help="EventProp output-layer initial weights N(MEAN, STD²) (default 0, 1/√fan_in).")
 @click.option("--spike-fn", type=click.Choice(sorted(SPIKE_FUNCTIONS)), default="multi",
               show_default=True, help="Spikes per time step: multi (v // threshold) or single.")
 @click.option("--bias", is_flag=True, help="Give conv and dense layers a bias (default: none).")
@@ -73,7 +79,9 @@ def command(ctx: click.Context, source: str, as_json: bool, **options) -> None:
     Kp sum / Ka adjusted-average / Km max pooling, N dense), or 700-128-128-20.
     Every conv and dense layer is followed by a spiking neuron layer; --neuron,
     --backend, --threshold, --tau-mem, --spike-fn and --bias shape those layers
-    (a model() file builds its own).
+    (a model() file builds its own). --backend eventprop trains a dense EventProp
+    network instead (current-based LIF, exact gradients; --tau-mem, --tau-syn,
+    --threshold, --step-ms; spike-time data such as yinyang needs --steps).
 
     Under torchrun it trains data-parallel (gloo on CPU, nccl with --device cuda);
     rank 0 writes the checkpoints and prints the result (docs/distributed.md).
@@ -84,7 +92,8 @@ def command(ctx: click.Context, source: str, as_json: bool, **options) -> None:
       snndeploy train 34x34x2-8c3-2p-16c3-2p-10 --qat speck2f --init runs/digits
         --epochs 1 --out runs/digits-qat
       snndeploy train 5-100-3 --data yinyang --backend eventprop --loss first_spike
-        --step-ms 0.05 --steps 60 --out runs/yinyang
+        --tau-mem 2 --tau-syn 0.5 --step-ms 0.05 --steps 80 --hidden-weights 1.5 1.5
+        --output-weights 0.3 0.3 --lr 5e-3 --out runs/yinyang
       torchrun --standalone --nproc_per_node 2 "$(which snndeploy)" train
         34x34x2-8c3-2p-16c3-2p-10 --batch-size 32 --out runs/ddp
     """
