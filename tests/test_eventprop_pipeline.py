@@ -42,7 +42,9 @@ def test_train_eventprop_on_yinyang_reloads_and_evaluates(tmp_path):
     assert [layer.out_features for layer in net.layers[:2]] == [8, 3]
     evaluated = run_cli("evaluate", str(out), "--limit", "24", "--json")
     assert evaluated.exit_code == 0, evaluated.output
-    assert 0.0 <= json.loads(evaluated.output)["accuracy"] <= 1.0
+    report = json.loads(evaluated.output)
+    assert 0.0 <= report["accuracy"] <= 1.0
+    assert report["samples"] == 24  # yinyang takes --limit
 
 
 @pytest.mark.parametrize("args, message", [
