@@ -24,6 +24,7 @@ _PUBLIC = {
     "LIFSqueeze": "snndeploy.layers:LIFSqueeze",
     "ExpLeakSqueeze": "snndeploy.layers:ExpLeakSqueeze",
     "from_sinabs": "snndeploy.layers.convert:from_sinabs",
+    "event_to_iaf": "snndeploy.layers:event_to_iaf",
     "to_sinabs": "snndeploy.layers.convert:to_sinabs",
     # training
     "fit": "snndeploy.train:fit",

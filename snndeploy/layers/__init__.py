@@ -12,6 +12,7 @@ from snndeploy.layers.activation import (
 )
 from snndeploy.layers.functional import BACKENDS
 from snndeploy.layers.pooling import AvgPool2d, MaxPool2d, SumPool2d
+from snndeploy.layers.srm import SRM, EventIAF, EventIAFSqueeze, SRMSqueeze, event_to_iaf
 from snndeploy.layers.neurons import (
     IAF,
     LIF,
@@ -27,4 +28,5 @@ __all__ = [
     "LIFSqueeze", "MaxSpike", "MembraneReset", "MembraneSubtract", "MultiSpike",
     "NEURON_LAYERS", "PeriodicExponential", "SingleExponential", "SingleSpike",
     "AvgPool2d", "MaxPool2d", "SumPool2d",
+    "SRM", "SRMSqueeze", "EventIAF", "EventIAFSqueeze", "event_to_iaf",
 ]
