@@ -26,6 +26,7 @@ def test_train_eventprop_on_yinyang_reloads_and_evaluates(tmp_path):
     result = run_cli("train", "5-8-3", "--data", "yinyang", "--backend", "eventprop",
                      "--loss", "first_spike", "--step-ms", "0.1", "--steps", "30",
                      "--tau-mem", "2", "--tau-syn", "0.5", "--hidden-weights", "1.5", "1.5",
+                     "--recurrent", "--spike-regularisation", "0.01", "1",
                      "--limit", "24", "--epochs", "1", "--batch-size", "12",
                      "--out", str(out), "--json")
     assert result.exit_code == 0, result.output
@@ -39,6 +40,8 @@ def test_train_eventprop_on_yinyang_reloads_and_evaluates(tmp_path):
     net = load_model(out)
     assert isinstance(net, EventPropNetwork)
     assert net.dt == 0.1 and net.num_steps == 30 and net.layers[0].tau_mem == 2.0
+    assert net.layers[0].recurrent_weight is not None
+    assert net.layers[0].regularisation is not None
     assert [layer.out_features for layer in net.layers[:2]] == [8, 3]
     evaluated = run_cli("evaluate", str(out), "--limit", "24", "--json")
     assert evaluated.exit_code == 0, evaluated.output
@@ -53,6 +56,7 @@ def test_train_eventprop_on_yinyang_reloads_and_evaluates(tmp_path):
     (["--backend", "eventprop"], "needs --steps"),
     (["--backend", "eventprop", "--steps", "5", "--neuron", "lif"], "--neuron lif cannot"),
     (["--steps", "5", "--hidden-weights", "1", "1"], "--steps, --hidden-weights: EventProp"),
+    (["--recurrent"], "--recurrent: EventProp options"),
 ])
 def test_train_refuses_invalid_eventprop_combinations(tmp_path, args, message):
     result = run_cli("train", "5-8-3", "--data", "yinyang", "--limit", "4",

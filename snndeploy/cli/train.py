@@ -56,6 +56,11 @@ from snndeploy.train.run import EVENTPROP, run_training
 @click.option("--output-weights", type=(float, click.FloatRange(min=0)), default=None,
               metavar="MEAN STD",
               help="EventProp output-layer initial weights N(MEAN, STD²) (default 0, 1/√fan_in).")
+@click.option("--recurrent", is_flag=True, help="EventProp: recurrent weights in the hidden layers.")
+@click.option("--spike-regularisation", type=(click.FloatRange(min=0), click.FloatRange(min=0)),
+              default=None, metavar="STRENGTH TARGET",
+              help="EventProp: hidden spike-count regularisation (k_reg, ν of Nowotny et al. "
+                   "2022 eq. 13).")
 @click.option("--spike-fn", type=click.Choice(sorted(SPIKE_FUNCTIONS)), default="multi",
               show_default=True, help="Spikes per time step: multi (v // threshold) or single.")
 @click.option("--bias", is_flag=True, help="Give conv and dense layers a bias (default: none).")

@@ -90,7 +90,8 @@ EVENTPROP_DEFAULT_LOSS = "sum_exp"
 def _eventprop_options(loss: str, feature_shape: tuple, step_ms: float, steps: Optional[int],
                        spike_threshold: float, tau_mem: Optional[float], tau_syn: float,
                        spike_fn: str, neuron: str, bias: bool, qat: Optional[str],
-                       hidden_weights: Optional[tuple], output_weights: Optional[tuple]) -> dict:
+                       hidden_weights: Optional[tuple], output_weights: Optional[tuple],
+                       recurrent: bool, spike_regularisation: Optional[tuple]) -> dict:
     """Keyword arguments of build_eventprop_network, after refusing what EventProp lacks."""
     from snndeploy.eventprop import LOSSES as EVENTPROP_LOSSES
 
@@ -113,7 +114,11 @@ def _eventprop_options(loss: str, feature_shape: tuple, step_ms: float, steps: O
             "--steps (the trial length in steps of --step-ms)"
         )
     options = {"loss": loss, "dt": step_ms, "num_steps": steps, "threshold": spike_threshold,
-               "tau_mem": 20.0 if tau_mem is None else tau_mem, "tau_syn": tau_syn}
+               "tau_mem": 20.0 if tau_mem is None else tau_mem, "tau_syn": tau_syn,
+               "recurrent": recurrent}
+    if spike_regularisation is not None:
+        strength, target = map(float, spike_regularisation)
+        options.update(regularisation_strength=strength, regularisation_target=target)
     for layers, given in (("hidden", hidden_weights), ("output", output_weights)):
         if given is not None:
             options[f"{layers}_weight_mean"], options[f"{layers}_weight_std"] = map(float, given)
@@ -139,7 +144,9 @@ def run_training(source: str, out: "str | Path", *, data: str = "digits",
                  spike_fn: str = "multi", bias: bool = False, qat: Optional[str] = None,
                  init: "str | Path | None" = None, tau_syn: float = 5.0, step_ms: float = 1.0,
                  steps: Optional[int] = None, hidden_weights: Optional[tuple] = None,
-                 output_weights: Optional[tuple] = None, progress: bool = True) -> TrainingRun:
+                 output_weights: Optional[tuple] = None, recurrent: bool = False,
+                 spike_regularisation: Optional[tuple] = None,
+                 progress: bool = True) -> TrainingRun:
     """Train `source` (architecture string or model .py file) on dataset `data`; checkpoints,
     metrics and the learning curve go to `out`. `limit` keeps the first samples of each split.
     `qat` names a chip target: train the network quantization-aware for it (the checkpoint
@@ -151,7 +158,8 @@ def run_training(source: str, out: "str | Path", *, data: str = "digits",
     backend "eventprop" trains a dense `snndeploy.eventprop` network (current-based LIF with
     `tau_mem` (default 20 ms), `tau_syn` and exact spike times, step `step_ms`) with one of
     its losses (default sum_exp); spike-time data (Yin-Yang) needs `steps`, the trial length.
-    `hidden_weights` / `output_weights` = (mean, std) of its initial weights.
+    `hidden_weights` / `output_weights` = (mean, std) of its initial weights; `recurrent` adds
+    hidden recurrent weights; `spike_regularisation` = (strength, target spike count).
     `loss` defaults to sum-ce for the other backends."""
     out = Path(out)
     if out.exists() and not out.is_dir():
@@ -168,7 +176,8 @@ def run_training(source: str, out: "str | Path", *, data: str = "digits",
     if loss is None:
         loss = EVENTPROP_DEFAULT_LOSS if is_eventprop else "sum-ce"
     eventprop_only = {"--steps": steps, "--hidden-weights": hidden_weights,
-                      "--output-weights": output_weights}
+                      "--output-weights": output_weights, "--recurrent": recurrent or None,
+                      "--spike-regularisation": spike_regularisation}
     given = [flag for flag, value in eventprop_only.items() if value is not None]
     if given and not is_eventprop:
         raise SnnDeployError(f"{', '.join(given)}: EventProp options, they need --backend eventprop")
@@ -184,7 +193,8 @@ def run_training(source: str, out: "str | Path", *, data: str = "digits",
     if is_eventprop:
         neuron_options = _eventprop_options(loss, feature_shape, step_ms, steps, spike_threshold,
                                             tau_mem, tau_syn, spike_fn, neuron, bias, qat,
-                                            hidden_weights, output_weights)
+                                            hidden_weights, output_weights, recurrent,
+                                            spike_regularisation)
         feature_shape = feature_shape or (len(train_set[0][0]),)
     else:
         neuron_options = {"spike_threshold": spike_threshold, "spike_fn": spike_fn}
