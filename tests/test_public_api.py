@@ -51,3 +51,17 @@ def test_prediction_without_readout_comes_from_the_final_core():
     events["x"], events["y"] = np.arange(20) % 8, np.arange(20) // 8 % 8
     result = snndeploy.simulate(config, events, mode="event")
     assert result.prediction == 2 and result.class_counts.argmax() == 2
+
+
+def test_max_pool_fidelity_respects_a_squeezed_layer_s_fixed_steps():
+    """quantize() measures MaxPool fidelity on random input that fits num_timesteps."""
+    from torch import nn
+
+    model = nn.Sequential(
+        nn.Conv2d(2, 4, 3, padding=1, bias=False), snndeploy.IAFSqueeze(num_timesteps=30),
+        snndeploy.layers.MaxPool2d(2), nn.Flatten(), nn.Linear(4 * 4 * 4, 3, bias=False),
+        snndeploy.IAFSqueeze(num_timesteps=30),
+    )
+    qmodel = snndeploy.quantize(model.eval(), "speck2f", input_shape=(2, 8, 8))
+    (value,) = qmodel.report.fidelity.values()
+    assert 0.0 <= value <= 1.0

@@ -387,7 +387,15 @@ def _max_pool_fidelity(model: nn.Module, graph: LayerGraph, calibration, shape) 
     """Output spike agreement of the float model with MaxPool vs with sum pooling in its place."""
     import copy
 
-    frames = calibration if calibration is not None else (torch.rand(2, 8, *shape, generator=torch.Generator().manual_seed(0)) < 0.2).float()
+    if calibration is None:
+        # Squeezed layers may fix the batch size or the number of steps: random input obeys them.
+        fixed = {key: next((getattr(m, key) for m in model.modules() if getattr(m, key, None)), None)
+                 for key in ("batch_size", "num_timesteps")}
+        batch, steps = fixed["batch_size"] or 2, fixed["num_timesteps"] or 8
+        generator = torch.Generator().manual_seed(0)
+        frames = (torch.rand(batch, steps, *shape, generator=generator) < 0.2).float()
+    else:
+        frames = calibration
     original, _ = run_float_model(model, frames)
     swapped = copy.deepcopy(model)
     for name in graph.max_pools:
