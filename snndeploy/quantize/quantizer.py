@@ -388,8 +388,9 @@ def _max_pool_fidelity(model: nn.Module, graph: LayerGraph, calibration, shape) 
     import copy
 
     if calibration is None:
-        # Squeezed layers may fix the batch size or the number of steps: random input obeys them.
-        fixed = {key: next((getattr(m, key) for m in model.modules() if getattr(m, key, None)), None)
+        # Squeezed layers may fix the batch size or the number of steps: random input obeys them
+        # (sinabs marks an unset one with -1, snndeploy with None).
+        fixed = {key: next((getattr(m, key) for m in model.modules() if (getattr(m, key, None) or 0) > 0), None)
                  for key in ("batch_size", "num_timesteps")}
         batch, steps = fixed["batch_size"] or 2, fixed["num_timesteps"] or 8
         generator = torch.Generator().manual_seed(0)
