@@ -135,14 +135,14 @@ IMPLEMENTATIONS = {"cpu": CpuScan(), "cuda": TritonScan()}
 
 
 def implementation_for(tensor: torch.Tensor, implementations: dict = IMPLEMENTATIONS,
-                       what: str = "the exodus and slayer backends"):
+                       what: str = "the exodus and slayer backends (backend='bptt' runs anywhere)"):
     """The kernel implementation for `tensor`'s device type (one dict per kernel family)."""
     try:
         return implementations[tensor.device.type]
     except KeyError:
         raise SnnDeployError(
             f"no kernel for device '{tensor.device.type}': {what} run on "
-            f"{sorted(implementations)}; use backend='bptt' on this device"
+            f"{sorted(implementations)}"
         ) from None
 
 

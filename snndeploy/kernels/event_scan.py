@@ -12,7 +12,7 @@ from typing import Optional
 
 import torch
 
-from snndeploy.errors import SnnDeployError
+from snndeploy import kernels
 
 
 @dataclass(frozen=True)
@@ -96,10 +96,4 @@ IMPLEMENTATIONS = {"cpu": CpuEventScan(), "cuda": TritonEventScan()}
 
 
 def implementation_for(tensor: torch.Tensor):
-    try:
-        return IMPLEMENTATIONS[tensor.device.type]
-    except KeyError:
-        raise SnnDeployError(
-            f"no event-driven kernel for device '{tensor.device.type}'; the event backend runs on "
-            f"{sorted(IMPLEMENTATIONS)}"
-        ) from None
+    return kernels.implementation_for(tensor, IMPLEMENTATIONS, "the event backend's kernels")
