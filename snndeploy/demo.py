@@ -13,7 +13,6 @@ from __future__ import annotations
 
 import json
 import os
-import tempfile
 import time
 from contextlib import contextmanager
 from dataclasses import asdict, dataclass, field
@@ -26,6 +25,7 @@ from tqdm.auto import tqdm
 
 from snndeploy.data import check_dataset_name, get_dataset
 from snndeploy.errors import SnnDeployError
+from snndeploy.files import write_text_atomically
 from snndeploy.plots import plot_core_memory, plot_event_raster, plot_learning_curve
 
 
@@ -173,15 +173,7 @@ class _Stages:
 
 
 def _write_json(path: Path, document: dict) -> None:
-    handle, temp_name = tempfile.mkstemp(dir=path.parent, prefix=path.name, suffix=".tmp")
-    try:
-        with os.fdopen(handle, "w") as stream:
-            json.dump(document, stream, indent=2)
-        os.chmod(temp_name, 0o644)
-        os.replace(temp_name, path)
-    except BaseException:
-        Path(temp_name).unlink(missing_ok=True)
-        raise
+    write_text_atomically(path, json.dumps(document, indent=2))
 
 
 def _output_spike_train(counts: torch.Tensor, dt_us: int) -> tuple[np.ndarray, np.ndarray]:

@@ -8,7 +8,6 @@ os.replace), returning the path written.
 from __future__ import annotations
 
 import os
-import tempfile
 from pathlib import Path
 from typing import Mapping, Sequence
 
@@ -18,6 +17,7 @@ from matplotlib.figure import Figure
 from matplotlib.ticker import MaxNLocator
 
 from snndeploy.errors import SnnDeployError
+from snndeploy.files import write_atomically
 
 SpikeTrain = tuple[Sequence[float], Sequence[int]]  # (times in microseconds, neuron index)
 
@@ -30,18 +30,8 @@ def save_figure(figure: Figure, path: str | os.PathLike) -> Path:
     target = Path(path)
     if target.suffix.lower() != ".png":
         raise SnnDeployError(f"plot path {target} must end in .png")
-    target.parent.mkdir(parents=True, exist_ok=True)
     FigureCanvasAgg(figure)
-    handle, temp_name = tempfile.mkstemp(dir=target.parent, prefix=target.name, suffix=".tmp")
-    try:
-        with os.fdopen(handle, "wb") as stream:
-            figure.savefig(stream, format="png", dpi=110)
-        os.chmod(temp_name, 0o644)
-        os.replace(temp_name, target)
-    except BaseException:
-        Path(temp_name).unlink(missing_ok=True)
-        raise
-    return target
+    return write_atomically(target, lambda temp: figure.savefig(temp, format="png", dpi=110))
 
 
 def plot_learning_curve(

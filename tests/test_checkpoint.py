@@ -20,7 +20,8 @@ from snndeploy.train import (
     load_model,
     save_checkpoint,
 )
-from snndeploy.train.checkpoint import restore_training_state, write_atomically
+from snndeploy.files import write_atomically
+from snndeploy.train.checkpoint import restore_training_state
 
 SPEC = ModelSpec.from_source("4-6-3", neuron="iaf", backend="bptt")
 

@@ -9,10 +9,11 @@ else $XDG_DATA_HOME/snndeploy, else ~/.local/share/snndeploy.
 from __future__ import annotations
 
 import os
-import tempfile
 from pathlib import Path
 
 import numpy as np
+
+from snndeploy.files import write_atomically
 
 
 def _user_dir(override: str, xdg: str, fallback: str) -> Path:
@@ -38,12 +39,8 @@ def atomic_save_npz(path: Path, **arrays: np.ndarray) -> None:
 
     Uncompressed because zlib takes longer than regenerating the digits' events.
     """
-    path.parent.mkdir(parents=True, exist_ok=True)
-    handle, temp_name = tempfile.mkstemp(dir=path.parent, prefix=path.name, suffix=".tmp")
-    try:
-        with os.fdopen(handle, "wb") as stream:
+    def write(temp: Path) -> None:
+        with open(temp, "wb") as stream:  # a stream: np.savez would append ".npz" to a name
             np.savez(stream, **arrays)
-        os.replace(temp_name, path)
-    except BaseException:
-        Path(temp_name).unlink(missing_ok=True)
-        raise
+
+    write_atomically(path, write)

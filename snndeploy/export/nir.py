@@ -59,7 +59,6 @@ warning naming the node.
 from __future__ import annotations
 
 import os
-import tempfile
 import warnings
 from dataclasses import dataclass
 from pathlib import Path
@@ -70,6 +69,7 @@ import torch
 from torch import nn
 
 from snndeploy.errors import SnnDeployError
+from snndeploy.files import write_atomically
 from snndeploy.eventprop.layers import EventPropLIF, EventPropReadout, FirstSpikeTime
 from snndeploy.eventprop.network import EventPropNetwork
 from snndeploy.layers import IAF, LIF, ExpLeak
@@ -356,17 +356,7 @@ def export_nir(model: nn.Module, path: "str | os.PathLike", input_shape: tuple[i
     time convention written into the metadata. Returns the path."""
     nir = _nir()
     graph = model_to_nir(model, input_shape, dt_seconds)
-    path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    handle, temp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
-    os.close(handle)
-    try:
-        nir.write(temp, graph)
-        os.replace(temp, path)
-    finally:
-        if os.path.exists(temp):
-            os.unlink(temp)
-    return path
+    return write_atomically(path, lambda temp: nir.write(str(temp), graph))
 
 
 # ==== import =============================================================================

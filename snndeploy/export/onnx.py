@@ -31,7 +31,6 @@ which equals `QuantizedModel` and the simulator's time-stepped mode spike for sp
 from __future__ import annotations
 
 import os
-import tempfile
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Callable
@@ -41,6 +40,7 @@ import torch
 from torch import nn
 
 from snndeploy.errors import SnnDeployError
+from snndeploy.files import write_atomically
 from snndeploy.layers import IAF, LIF, ExpLeak
 from snndeploy.layers.pooling import AvgPool2d, MaxPool2d, SumPool2d
 
@@ -348,17 +348,7 @@ def export_onnx(model, path: "str | os.PathLike", num_steps: int, input_shape: t
     """Write `model` (float nn.Sequential or QuantizedModel) as ONNX unrolled over `num_steps`
     steps, atomically. Returns the path."""
     proto = model_to_onnx(model, num_steps, input_shape)
-    path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    handle, temp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
-    try:
-        with os.fdopen(handle, "wb") as file:
-            file.write(proto.SerializeToString())
-        os.replace(temp, path)
-    finally:
-        if os.path.exists(temp):
-            os.unlink(temp)
-    return path
+    return write_atomically(path, lambda temp: temp.write_bytes(proto.SerializeToString()))
 
 
 __all__ = ["OPSET", "export_onnx", "model_to_onnx"]

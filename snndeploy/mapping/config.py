@@ -24,13 +24,13 @@ from __future__ import annotations
 import importlib
 import json
 import os
-import tempfile
 from dataclasses import asdict, dataclass, field
 from functools import lru_cache
 from pathlib import Path
 from typing import Any, Optional
 
 from snndeploy.errors import SnnDeployError
+from snndeploy.files import write_text_atomically
 
 FORMAT_VERSION = 1
 SCHEMA_PATH = Path(__file__).with_name("chip_config.schema.json")
@@ -163,21 +163,7 @@ class ChipConfig:
         """Validate, then write atomically (temp file in the same folder + os.replace)."""
         data = self.to_dict()
         validate_config_dict(data, f"chip config for {path}")
-        path = Path(path)
-        text = json.dumps(data, indent=1) + "\n"
-        path.parent.mkdir(parents=True, exist_ok=True)
-        handle, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
-        try:
-            with os.fdopen(handle, "w", encoding="utf-8") as stream:
-                stream.write(text)
-                stream.flush()
-                os.fsync(stream.fileno())
-            os.replace(tmp, path)
-        except BaseException:
-            if os.path.exists(tmp):
-                os.unlink(tmp)
-            raise
-        return path
+        return write_text_atomically(path, json.dumps(data, indent=1) + "\n")
 
     @classmethod
     def from_json(cls, path: "str | os.PathLike") -> "ChipConfig":

@@ -28,7 +28,6 @@ from __future__ import annotations
 
 import json
 import os
-import tempfile
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Optional
@@ -38,6 +37,7 @@ import torch.nn.functional as F
 from torch import nn
 
 from snndeploy.errors import SnnDeployError
+from snndeploy.files import write_atomically
 from snndeploy.quantize.graph import Source
 
 FILE_FORMAT = "snndeploy.quantized-model"
@@ -219,18 +219,8 @@ class QuantizedModel(nn.Module):
             "output_flat": self.output_flat, "target": self.target, "state_bits": self.state_bits,
             "weight_bits": self.weight_bits, "layers": [layer.describe() for layer in self.layers],
         }
-        path = Path(path)
-        path.parent.mkdir(parents=True, exist_ok=True)
-        handle, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
-        os.close(handle)
-        try:
-            save_file(tensors, tmp, metadata={"format": FILE_FORMAT, "version": str(FILE_VERSION), "structure": json.dumps(structure)})
-            os.replace(tmp, path)
-        except BaseException:
-            if os.path.exists(tmp):
-                os.unlink(tmp)
-            raise
-        return path
+        metadata = {"format": FILE_FORMAT, "version": str(FILE_VERSION), "structure": json.dumps(structure)}
+        return write_atomically(path, lambda temp: save_file(tensors, str(temp), metadata=metadata))
 
     @classmethod
     def load(cls, path: "str | os.PathLike") -> "QuantizedModel":

@@ -13,7 +13,6 @@ input (width, height, channels).
 from __future__ import annotations
 
 import os
-import tempfile
 from pathlib import Path
 
 import numpy as np
@@ -21,6 +20,7 @@ import numpy as np
 from snndeploy.data.events import EVENT_DTYPE, events_from_fields
 from snndeploy.data.paths import atomic_save_npz
 from snndeploy.errors import SnnDeployError
+from snndeploy.files import write_atomically
 
 REQUIRED_FIELDS = ("t", "x", "y", "p")
 # The key under which save_events stores the stream in an .npz file (load_events also accepts
@@ -148,21 +148,17 @@ def load_events(path: str | os.PathLike, input_size: tuple[int, int, int] | None
 
 
 def save_events(path: str | os.PathLike, events: np.ndarray) -> None:
-    """Validate and write a stream atomically: .npz (compressed, key "events") or .npy."""
+    """Validate and write a stream atomically: .npz (key "events") or .npy."""
     path = Path(path)
     events = validate_events(events, source="events to save")
     if path.suffix == ".npz":
         atomic_save_npz(path, **{NPZ_KEY: events})
     elif path.suffix == ".npy":
-        path.parent.mkdir(parents=True, exist_ok=True)
-        handle, temp_name = tempfile.mkstemp(dir=path.parent, prefix=path.name, suffix=".tmp")
-        try:
-            with os.fdopen(handle, "wb") as stream:
+        def write(temp: Path) -> None:
+            with open(temp, "wb") as stream:  # a stream: np.save would append ".npy" to a name
                 np.save(stream, events, allow_pickle=False)
-            os.replace(temp_name, path)
-        except BaseException:
-            Path(temp_name).unlink(missing_ok=True)
-            raise
+
+        write_atomically(path, write)
     else:
         raise SnnDeployError(f"{path}: event files end in .npz or .npy, not '{path.suffix}'")
 

@@ -21,10 +21,8 @@ writes it.)
 from __future__ import annotations
 
 import json
-import os
 import random
 import re
-import tempfile
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Optional
@@ -35,6 +33,7 @@ from safetensors import SafetensorError, safe_open
 from safetensors.torch import save_file
 
 from snndeploy.errors import SnnDeployError
+from snndeploy.files import write_atomically, write_text_atomically
 from snndeploy.layers import IAF, LIF, ExpLeak
 from snndeploy.train.architecture import ModelSpec
 
@@ -74,25 +73,6 @@ def latest_checkpoint(directory: "str | Path") -> Optional[Path]:
         return None
     found = [(int(m.group(1)), p) for p in directory.iterdir() if (m := _NAME.fullmatch(p.name))]
     return max(found)[1] if found else None
-
-
-def write_atomically(path: Path, write) -> None:
-    """Call write(temp_path), fsync it, then os.replace it onto `path`."""
-    path.parent.mkdir(parents=True, exist_ok=True)
-    handle, temp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
-    os.close(handle)
-    try:
-        write(Path(temp))
-        with open(temp, "rb") as written:
-            os.fsync(written.fileno())
-        os.replace(temp, path)
-    finally:
-        if os.path.exists(temp):
-            os.unlink(temp)
-
-
-def write_text_atomically(path: Path, text: str) -> None:
-    write_atomically(path, lambda temp: temp.write_text(text))
 
 
 # -- random generator states ------------------------------------------------------------------

@@ -38,6 +38,7 @@ from torch import nn
 from tqdm.auto import tqdm
 
 from snndeploy.errors import SnnDeployError
+from snndeploy.files import write_text_atomically
 from snndeploy.train.architecture import ModelSpec
 from snndeploy.train.checkpoint import (
     latest_checkpoint,
@@ -45,7 +46,6 @@ from snndeploy.train.checkpoint import (
     restore_training_state,
     save_checkpoint,
     write_sidecar,
-    write_text_atomically,
 )
 from snndeploy.train.distributed import DistributedContext, barrier, reduce_metrics, unwrap_model
 
