@@ -79,3 +79,21 @@ class EventDataset(torch.utils.data.Dataset, abc.ABC):
             f"samples={len(self)}, sensor_size={self.sensor_size}, dt_us={self.dt_us}, "
             f"time_bins={self.num_time_bins})"
         )
+
+
+class SpikeTimeDataset(torch.utils.data.Dataset):
+    """Samples that are one spike time per input (the exact trainers' tabular tasks): subclasses
+    set `spike_times` (N, F) float64 and `labels` (N,) int64 numpy arrays."""
+
+    spike_times: np.ndarray
+    labels: np.ndarray
+
+    def __len__(self) -> int:
+        return len(self.labels)
+
+    def __getitem__(self, index: int) -> tuple[torch.Tensor, int]:
+        return torch.from_numpy(self.spike_times[index]), int(self.labels[index])
+
+    def tensors(self) -> tuple[torch.Tensor, torch.Tensor]:
+        """All samples: spike times (N, F) float64 and labels (N,) int64."""
+        return torch.from_numpy(self.spike_times), torch.from_numpy(self.labels)

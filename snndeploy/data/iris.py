@@ -19,7 +19,8 @@ from __future__ import annotations
 from importlib import resources
 
 import numpy as np
-import torch
+
+from snndeploy.data.base import SpikeTimeDataset
 
 from snndeploy.errors import SnnDeployError
 
@@ -55,7 +56,7 @@ def split_indices(split: str, seed: int = 0, test_per_class: int = 10) -> np.nda
     return np.sort(np.concatenate(chosen))
 
 
-class IrisDataset(torch.utils.data.Dataset):
+class IrisDataset(SpikeTimeDataset):
     """Iris (Fisher 1936, UCI, CC BY 4.0): 4 latency-coded features, 3 classes, 120/30 split."""
 
     def __init__(self, split: str = "train", seed: int = 0, t_max: float = T_MAX, test_per_class: int = 10) -> None:
@@ -68,12 +69,3 @@ class IrisDataset(torch.utils.data.Dataset):
         self.labels = labels[index]
         self.spike_times = latency_encode_iris(self.features, t_max)
 
-    def __len__(self) -> int:
-        return len(self.labels)
-
-    def __getitem__(self, index: int) -> tuple[torch.Tensor, int]:
-        return torch.from_numpy(self.spike_times[index]), int(self.labels[index])
-
-    def tensors(self) -> tuple[torch.Tensor, torch.Tensor]:
-        """All samples: spike times (N, 4) float64 and labels (N,) int64."""
-        return torch.from_numpy(self.spike_times), torch.from_numpy(self.labels)

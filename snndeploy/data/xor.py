@@ -13,13 +13,14 @@ input spikes at `t_bias` (1.0, midway) for every sample: without a reference spi
 from __future__ import annotations
 
 import numpy as np
-import torch
+
+from snndeploy.data.base import SpikeTimeDataset
 
 CLASSES = ("equal", "different")
 BITS = np.array([[0, 0], [0, 1], [1, 0], [1, 1]])
 
 
-class XorDataset(torch.utils.data.Dataset):
+class XorDataset(SpikeTimeDataset):
     """XOR (4 samples) as spike latencies with a bias spike; the same 4 samples for every split."""
 
     def __init__(self, split: str = "train", t_early: float = 0.0, t_late: float = 2.0, t_bias: float = 1.0) -> None:
@@ -30,12 +31,3 @@ class XorDataset(torch.utils.data.Dataset):
         times = t_early + BITS * (t_late - t_early)
         self.spike_times = np.concatenate([times, np.full((4, 1), float(t_bias))], axis=1).astype(np.float64)
 
-    def __len__(self) -> int:
-        return len(self.labels)
-
-    def __getitem__(self, index: int) -> tuple[torch.Tensor, int]:
-        return torch.from_numpy(self.spike_times[index]), int(self.labels[index])
-
-    def tensors(self) -> tuple[torch.Tensor, torch.Tensor]:
-        """All samples: spike times (4, 3) float64 and labels (4,) int64."""
-        return torch.from_numpy(self.spike_times), torch.from_numpy(self.labels)

@@ -29,7 +29,8 @@ spiking at t_bias for every sample (paper 001 Table 3: t_early 0.15, T = t_late 
 from __future__ import annotations
 
 import numpy as np
-import torch
+
+from snndeploy.data.base import SpikeTimeDataset
 
 from snndeploy.errors import SnnDeployError
 
@@ -98,7 +99,7 @@ def latency_encode(
     return np.concatenate([times, np.full((len(times), 1), float(t_bias))], axis=1)
 
 
-class YinYangDataset(torch.utils.data.Dataset):
+class YinYangDataset(SpikeTimeDataset):
     """Yin-Yang (Kriener et al. 2022): 2-D points, 3 classes, latency-coded (x, y, 1−x, 1−y[, bias]).
 
     split: "train" (5000, seed 42), "validation" (1000, seed 41) or "test" (1000, seed 40);
@@ -135,12 +136,3 @@ class YinYangDataset(torch.utils.data.Dataset):
         self.features = features(self.points, r_big)
         self.spike_times = latency_encode(self.features, t_early, t_late, t_bias)
 
-    def __len__(self) -> int:
-        return len(self.labels)
-
-    def __getitem__(self, index: int) -> tuple[torch.Tensor, int]:
-        return torch.from_numpy(self.spike_times[index]), int(self.labels[index])
-
-    def tensors(self) -> tuple[torch.Tensor, torch.Tensor]:
-        """All samples: spike times (N, F) float64 and labels (N,) int64."""
-        return torch.from_numpy(self.spike_times), torch.from_numpy(self.labels)
