@@ -278,7 +278,7 @@ def _quantized_graph(qmodel, input_shape, num_steps: int):
             inputs = parts[0]
             for part in parts[1:]:
                 inputs = g.op("Add", inputs, part)
-            k, s, p = layer.kernel_size, layer.stride, layer.padding
+            s, p = layer.stride, layer.padding
             drive = g.op("Conv", inputs, g.const(layer.weights.numpy().astype(np.float32), np.float32, "weights"),
                          strides=[s, s], pads=[p, p, p, p])
             drive = g.op("Cast", drive, to=TensorProto.DOUBLE)
