@@ -68,7 +68,8 @@ def test_default_sinabs_net_keeps_weights_and_spikes():
     frames = spikes_input((2, 16, 16), steps=30, rate=0.5)
     _, float_layers = record_all(net, frames, ["1", "4"])
     seen = []
-    hooks = [n.register_forward_hook(lambda _m, _i, out: seen.append(out)) for n in q.neurons]
+    for n in q.neurons:
+        n.register_forward_hook(lambda _m, _i, out: seen.append(out))
     q.reset_states()
     q(frames)
     agree = [(f.reshape(o.shape) == o).double().mean().item() for f, o in zip(float_layers.values(), seen)]
