@@ -142,6 +142,20 @@ def _retreat(a_v, a_i, h, tau_m, tau_s, EQUAL_TAUS: tl.constexpr):
 
 
 @triton.jit
+def _jump_at_spike(q, t_spike, a_v, a_i, tau, cols, spk_j_ptr, spk_current_ptr, spk_drive_ptr,
+                   tau_m, tau_s, theta, EQUAL_TAUS: tl.constexpr):
+    """Retreat the spiking neuron's lane to its recorded spike q and apply the adjoint jump."""
+    lane = cols == tl.load(spk_j_ptr + q)
+    h = tl.where(lane, tau - t_spike, 0.0)
+    a_v, a_i = _retreat(a_v, a_i, h, tau_m, tau_s, EQUAL_TAUS)
+    tau = tl.where(lane, t_spike, tau)
+    current = tl.load(spk_current_ptr + q)
+    drive = tl.load(spk_drive_ptr + q)
+    a_v = tl.where(lane, (a_v * current - tau_m * drive) / (current - theta), a_v)
+    return a_v, a_i, tau
+
+
+@triton.jit
 def eventprop_backward_kernel(w_ptr, arr_u_ptr, arr_i_ptr, arr_ptr, arr_index_ptr,
                               spk_u_ptr, spk_j_ptr, spk_current_ptr, spk_drive_ptr, spk_ptr,
                               grad_trace_ptr, a_v0_ptr, grad_w_ptr, grad_in_ptr, batch, steps,
@@ -172,14 +186,9 @@ def eventprop_backward_kernel(w_ptr, arr_u_ptr, arr_i_ptr, arr_ptr, arr_index_pt
             for q in range(s, s1):
                 t_spike = tl.load(spk_u_ptr + q)
                 if t_spike > u:
-                    j = tl.load(spk_j_ptr + q)
-                    lane = cols == j
-                    h = tl.where(lane, tau - t_spike, 0.0)
-                    a_v, a_i = _retreat(a_v, a_i, h, tau_m, tau_s, EQUAL_TAUS)
-                    tau = tl.where(lane, t_spike, tau)
-                    current = tl.load(spk_current_ptr + q)
-                    drive = tl.load(spk_drive_ptr + q)
-                    a_v = tl.where(lane, (a_v * current - tau_m * drive) / (current - theta), a_v)
+                    a_v, a_i, tau = _jump_at_spike(q, t_spike, a_v, a_i, tau, cols, spk_j_ptr,
+                                                   spk_current_ptr, spk_drive_ptr, tau_m, tau_s,
+                                                   theta, EQUAL_TAUS)
                     s_next = q + 1
             s = s_next
             a_v, a_i = _retreat(a_v, a_i, tau - u, tau_m, tau_s, EQUAL_TAUS)
@@ -191,15 +200,9 @@ def eventprop_backward_kernel(w_ptr, arr_u_ptr, arr_i_ptr, arr_ptr, arr_index_pt
                 partial = tl.sum(tl.where(mask, w * (a_i / tau_s - a_v / tau_m), 0.0), 0)
                 tl.atomic_add(grad_in_ptr + tl.load(arr_index_ptr + k), partial)
         for q in range(s, s1):
-            t_spike = tl.load(spk_u_ptr + q)
-            j = tl.load(spk_j_ptr + q)
-            lane = cols == j
-            h = tl.where(lane, tau - t_spike, 0.0)
-            a_v, a_i = _retreat(a_v, a_i, h, tau_m, tau_s, EQUAL_TAUS)
-            tau = tl.where(lane, t_spike, tau)
-            current = tl.load(spk_current_ptr + q)
-            drive = tl.load(spk_drive_ptr + q)
-            a_v = tl.where(lane, (a_v * current - tau_m * drive) / (current - theta), a_v)
+            a_v, a_i, tau = _jump_at_spike(q, tl.load(spk_u_ptr + q), a_v, a_i, tau, cols,
+                                           spk_j_ptr, spk_current_ptr, spk_drive_ptr, tau_m,
+                                           tau_s, theta, EQUAL_TAUS)
         a_v, a_i = _retreat(a_v, a_i, tau, tau_m, tau_s, EQUAL_TAUS)
 
 
