@@ -42,18 +42,18 @@ def total_time_objective(layers, coefficients):
     return sum(np.where(np.isfinite(l.times), l.times * c, 0.0).sum() for l, c in zip(layers, coefficients))
 
 
-def gradient_and_finite_differences(inputs, weights, caps, keep_all_terms=True, step=1e-5):
-    layers = simulate_network(inputs, weights, PARAMS, caps)
+def gradient_and_finite_differences(inputs, weights, caps, keep_all_terms=True, step=1e-5, engine="numba"):
+    layers = simulate_network(inputs, weights, PARAMS, caps, engine=engine)
     rng = np.random.default_rng(123)
     coefficients = [rng.normal(size=layer.times.shape) for layer in layers]
-    derivatives = network_gradients(inputs, layers, weights, PARAMS, keep_all_terms)
+    derivatives = network_gradients(inputs, layers, weights, PARAMS, keep_all_terms, engine)
     analytic = [np.zeros_like(w) for w in weights]
     for index in range(len(layers)):
         for k, g in enumerate(weight_gradients(coefficients[index], derivatives, index)):
             analytic[k] += g
 
     def objective(perturbed):
-        result = simulate_network(inputs, perturbed, PARAMS, caps)
+        result = simulate_network(inputs, perturbed, PARAMS, caps, engine=engine)
         for new, old in zip(result, layers):
             assert np.array_equal(new.counts, old.counts), "perturbation changed a spike count"
         return total_time_objective(result, coefficients)
@@ -130,13 +130,14 @@ def test_simulated_spikes_satisfy_threshold_and_no_crossing_is_missed():
         previous_times = layer.times
 
 
+@pytest.mark.parametrize("engine", ["numba", "numpy"])
 @pytest.mark.parametrize(
     "sizes, means, seed", [([5, 6, 3], [1.0, 0.3], 0), ([3, 4, 4, 2], [1.5, 0.4, 0.2], 3)]
 )
-def test_gradients_equal_finite_differences_with_multi_spike_hidden_neurons(sizes, means, seed):
+def test_gradients_equal_finite_differences_with_multi_spike_hidden_neurons(sizes, means, seed, engine):
     inputs, weights = random_network(seed, sizes, means)
     caps = [8] * (len(sizes) - 1)
-    layers, analytic, numeric = gradient_and_finite_differences(inputs, weights, caps)
+    layers, analytic, numeric = gradient_and_finite_differences(inputs, weights, caps, engine=engine)
     hidden = np.concatenate([layer.counts.ravel() for layer in layers[:-1]])
     assert hidden.min() >= 2 and hidden.max() <= 5, hidden
     assert all(layer.saturated == 0 for layer in layers)
@@ -151,7 +152,8 @@ def test_public_code_simplification_disagrees_with_finite_differences():
     inputs, weights = random_network(0, [5, 6, 3], [1.0, 0.3])
     caps = [8, 8]
     _, exact, numeric = gradient_and_finite_differences(inputs, weights, caps)
-    _, simplified, _ = gradient_and_finite_differences(inputs, weights, caps, keep_all_terms=False)
+    _, simplified, _ = gradient_and_finite_differences(inputs, weights, caps, keep_all_terms=False,
+                                                       engine="numpy")
     assert relative_error(exact, numeric) < 1e-6
     assert relative_error(simplified, numeric) > 1e-2
 
@@ -160,17 +162,19 @@ def test_simplification_is_exact_when_every_neuron_fires_once():
     inputs, weights = random_network(3, [4, 5, 2], [1.0, 0.5])
     caps = [1, 1]
     _, exact, numeric = gradient_and_finite_differences(inputs, weights, caps)
-    _, simplified, _ = gradient_and_finite_differences(inputs, weights, caps, keep_all_terms=False)
+    _, simplified, _ = gradient_and_finite_differences(inputs, weights, caps, keep_all_terms=False,
+                                                       engine="numpy")
     assert relative_error(exact, numeric) < 1e-6
     for a, b in zip(exact, simplified):
         assert np.allclose(a, b, rtol=1e-12, atol=1e-14)
 
 
-def test_zero_slope_fallback_zeroes_the_spike_derivative_and_counts_it(monkeypatch):
+@pytest.mark.parametrize("engine", ["numba", "numpy"])
+def test_zero_slope_fallback_zeroes_the_spike_derivative_and_counts_it(monkeypatch, engine):
     inputs, weights = random_network(0, [5, 6, 3], [1.0, 0.3])
     layers = simulate_network(inputs, weights, PARAMS, [8, 8])
     monkeypatch.setattr(fp_gradients, "MIN_RELATIVE_SLOPE", 1e6)
-    result = network_gradients(inputs, layers, weights, PARAMS)
+    result = network_gradients(inputs, layers, weights, PARAMS, engine=engine)
     assert result.degenerate == sum(int(layer.counts.sum()) for layer in layers)
     assert all(not np.any(d) for per_layer in result.derivatives for d in per_layer)
 

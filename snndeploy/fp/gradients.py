@@ -38,7 +38,8 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from snndeploy.fp.simulate import LayerSpikes, NeuronParameters
+from snndeploy.errors import SnnDeployError
+from snndeploy.fp.simulate import DEFAULT_ENGINE, LayerSpikes, NeuronParameters, check_engine
 
 MIN_RELATIVE_SLOPE = 1e-10
 
@@ -126,40 +127,94 @@ def _substitute(direct: np.ndarray, partials: LayerPartials, usable: np.ndarray)
     return result
 
 
+def _layer_derivatives_numpy(times, spikes, w, p, previous, keep_all_terms):
+    """Reference engine: (derivatives of this layer for W_0..W_l, degenerate count)."""
+    partials = layer_partials(times, spikes.times, w, p, bool(previous), keep_all_terms)
+    fired = np.isfinite(spikes.times)
+    regular = partials.slope > MIN_RELATIVE_SLOPE * p.theta * max(p.alpha, p.beta)
+    usable = fired & regular
+    layer_derivatives = []
+    for k, prev in enumerate(previous):
+        if k == len(previous) - 1:
+            # previous layer's compact own-weight derivative: d t_{j,s} / d W_k[q, j]
+            direct = np.einsum("binjs,bjsq->binqj", partials.d_input_time, prev)
+        else:
+            direct = np.einsum(
+                "binjs,bjsp->binp", partials.d_input_time, prev.reshape(prev.shape[:3] + (-1,))
+            ).reshape(prev.shape[:1] + spikes.times.shape[1:] + prev.shape[3:])
+        layer_derivatives.append(_substitute(direct, partials, usable))
+    layer_derivatives.append(_substitute(partials.d_weight, partials, usable))
+    return layer_derivatives, int((fired & ~regular).sum())
+
+
+def _layer_derivatives_numba(times, spikes, w, p, previous, keep_all_terms):
+    """Compiled engine (`snndeploy.kernels.fp_cpu`): same rules and layout as the reference."""
+    from snndeploy.kernels.fp_cpu import layer_derivatives_kernel
+
+    if not keep_all_terms:
+        raise SnnDeployError(
+            "the public code's simplification (keep_all_terms=False) exists in the numpy reference "
+            "engine only; pass engine='numpy'"
+        )
+    batch, n_out, n_spikes = spikes.times.shape
+    n_in, s_in = times.shape[1], times.shape[2]
+    earlier = previous[:-1]
+    previous_own = previous[-1] if previous else np.zeros((batch, n_in, s_in, 0))
+    previous_rest = np.concatenate(
+        [d.reshape(batch, n_in, s_in, -1) for d in earlier] or [np.zeros((batch, n_in, s_in, 0))], axis=3
+    )
+    own = np.zeros((batch, n_out, n_spikes, n_in))
+    chained = np.zeros((batch, n_out, n_spikes, previous_own.shape[3], n_in))
+    rest = np.zeros((batch, n_out, n_spikes, previous_rest.shape[3]))
+    degenerate = np.zeros((batch, n_out, n_spikes), dtype=np.bool_)
+    layer_derivatives_kernel(
+        np.ascontiguousarray(times), np.ascontiguousarray(spikes.times), np.ascontiguousarray(w),
+        p.alpha, p.beta, p.theta, MIN_RELATIVE_SLOPE * p.theta * max(p.alpha, p.beta),
+        np.ascontiguousarray(previous_own), np.ascontiguousarray(previous_rest),
+        own, chained, rest, degenerate,
+    )
+    layer_derivatives = []
+    offset = 0
+    for d in earlier:
+        size = int(np.prod(d.shape[3:]))
+        layer_derivatives.append(rest[..., offset:offset + size].reshape((batch, n_out, n_spikes) + d.shape[3:]))
+        offset += size
+    if previous:
+        layer_derivatives.append(chained)
+    layer_derivatives.append(own)
+    return layer_derivatives, int(degenerate.sum())
+
+
+# engine name -> per-layer derivative builder (same names as snndeploy.fp.simulate.LAYER_SIMULATORS)
+LAYER_DERIVATIVES = {"numba": _layer_derivatives_numba, "numpy": _layer_derivatives_numpy}
+
+
 def network_gradients(
     input_times: np.ndarray,
     layers: list[LayerSpikes],
     weights: list[np.ndarray],
     p: NeuronParameters,
     keep_all_terms: bool = True,
+    engine: str = DEFAULT_ENGINE,
 ) -> NetworkGradients:
-    """d(every spike time)/d(every weight) of a simulated feed-forward network."""
+    """d(every spike time)/d(every weight) of a simulated feed-forward network.
+
+    engine: "numba" (compiled, default) or "numpy" (the reference; the only one that offers
+    keep_all_terms=False).
+    """
+    check_engine(engine)
     times = np.asarray(input_times, dtype=np.float64)
     if times.ndim == 2:
         times = times[:, :, None]
     derivatives: list[list[np.ndarray]] = []
     degenerate = 0
-    for index, (spikes, w) in enumerate(zip(layers, weights)):
-        partials = layer_partials(times, spikes.times, w, p, index > 0, keep_all_terms)
-        fired = np.isfinite(spikes.times)
-        regular = partials.slope > MIN_RELATIVE_SLOPE * p.theta * max(p.alpha, p.beta)
-        degenerate += int((fired & ~regular).sum())
-        usable = fired & regular
-        layer_derivatives = []
-        for k in range(index):
-            previous = derivatives[index - 1][k]
-            if k == index - 1:
-                # previous layer's compact own-weight derivative: d t_{j,s} / d W_k[q, j]
-                direct = np.einsum("binjs,bjsq->binqj", partials.d_input_time, previous)
-            else:
-                direct = np.einsum(
-                    "binjs,bjsp->binp",
-                    partials.d_input_time,
-                    previous.reshape(previous.shape[:3] + (-1,)),
-                ).reshape(previous.shape[:1] + spikes.times.shape[1:] + previous.shape[3:])
-            layer_derivatives.append(_substitute(direct, partials, usable))
-        layer_derivatives.append(_substitute(partials.d_weight, partials, usable))
+    for spikes, w in zip(layers, weights):
+        previous = derivatives[-1] if derivatives else []
+        layer_derivatives, layer_degenerate = LAYER_DERIVATIVES[engine](
+            times, spikes, np.asarray(w, dtype=np.float64), p, previous, keep_all_terms
+        )
         derivatives.append(layer_derivatives)
+        degenerate += layer_degenerate
         times = spikes.times
     return NetworkGradients(derivatives, degenerate)
 

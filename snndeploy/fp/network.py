@@ -7,7 +7,8 @@ exact gradients, the paper's first-spike-time loss, and the paper's weight initi
     loss = first_spike_loss(first, labels, tau0=0.2, tau1=1.0, gamma=0.005, no_spike_time=4.0)
     loss.backward()                           # exact dL/dW by forward substitution
 
-The forward pass runs the exact event simulation (`snndeploy.fp.simulate`) in numpy float64 and
+The forward pass runs the exact event simulation (`snndeploy.fp.simulate`, float64, compiled or
+numpy reference engine) and
 computes d(output spike times)/dW for every weight at once (`snndeploy.fp.gradients`); backward only
 contracts those derivatives with the incoming gradient. Input spike times are data: they receive
 no gradient.
@@ -20,7 +21,7 @@ import torch
 
 from snndeploy.errors import SnnDeployError
 from snndeploy.fp.gradients import network_gradients, weight_gradients
-from snndeploy.fp.simulate import NeuronParameters, simulate_network
+from snndeploy.fp.simulate import DEFAULT_ENGINE, NeuronParameters, check_engine, simulate_network
 
 
 class ExactSpikeTimes(torch.autograd.Function):
@@ -30,12 +31,15 @@ class ExactSpikeTimes(torch.autograd.Function):
     """
 
     @staticmethod
-    def forward(ctx, input_times, params, max_spikes, t_max, stats, need_gradients, *weights):
+    def forward(ctx, input_times, params, max_spikes, t_max, engine, stats, need_gradients, *weights):
         numpy_weights = [w.detach().cpu().numpy().astype(np.float64) for w in weights]
         numpy_inputs = input_times.detach().cpu().numpy().astype(np.float64)
-        layers = simulate_network(numpy_inputs, numpy_weights, params, list(max_spikes), t_max)
+        layers = simulate_network(numpy_inputs, numpy_weights, params, list(max_spikes), t_max, engine)
         # without autograd (evaluation) the derivatives, most of the cost, are skipped
-        gradients = network_gradients(numpy_inputs, layers, numpy_weights, params) if need_gradients else None
+        gradients = (
+            network_gradients(numpy_inputs, layers, numpy_weights, params, engine=engine)
+            if need_gradients else None
+        )
         stats.update(
             spike_counts=[layer.counts for layer in layers],
             saturated=[layer.saturated for layer in layers],
@@ -52,7 +56,7 @@ class ExactSpikeTimes(torch.autograd.Function):
             torch.from_numpy(g).to(dtype=dtype, device=device)
             for g, (dtype, device) in zip(grads, ctx.weight_dtypes)
         )
-        return (None, None, None, None, None, None) + weight_grads
+        return (None,) * 7 + weight_grads
 
 
 class FPNetwork(torch.nn.Module):
@@ -62,6 +66,7 @@ class FPNetwork(torch.nn.Module):
     drawn from N(mean, std) per layer (paper 001 Tables 1-3: `hidden_init` one (mean, std) per
     hidden layer, `output_init` for the last layer). `max_spikes`: spikes kept per neuron per
     layer (default 16 for hidden layers, 1 for the output: the loss reads first spikes only).
+    `engine`: "numba" (compiled, default) or "numpy" (the reference), see `snndeploy.fp.simulate`.
     `last_stats` holds spike counts, saturated neurons and degenerate spikes (None when no
     gradient was computed) of the last forward.
     """
@@ -75,6 +80,7 @@ class FPNetwork(torch.nn.Module):
         max_spikes: list[int] | None = None,
         t_max: float = float("inf"),
         seed: int = 0,
+        engine: str = DEFAULT_ENGINE,
     ) -> None:
         super().__init__()
         if len(sizes) < 2 or len(hidden_init) != len(sizes) - 2:
@@ -90,6 +96,8 @@ class FPNetwork(torch.nn.Module):
                 f"FPNetwork: max_spikes needs {len(sizes) - 1} entries (one per layer), got {self.max_spikes}"
             )
         self.t_max = float(t_max)
+        check_engine(engine)
+        self.engine = engine
         generator = torch.Generator().manual_seed(seed)
         inits = list(hidden_init) + [output_init]
         self.weights = torch.nn.ParameterList(
@@ -108,7 +116,7 @@ class FPNetwork(torch.nn.Module):
             )
         need_gradients = torch.is_grad_enabled() and any(w.requires_grad for w in self.weights)
         return ExactSpikeTimes.apply(
-            input_times, self.params, tuple(self.max_spikes), self.t_max, self.last_stats,
+            input_times, self.params, tuple(self.max_spikes), self.t_max, self.engine, self.last_stats,
             need_gradients, *self.weights,
         )
 

@@ -28,8 +28,9 @@ event time and the event's weights are added. A neuron stops after `max_spikes` 
 remaining potential is ignored); `LayerSpikes.saturated` counts neurons that reached the cap.
 Events at or after `t_max` are ignored and no spike is searched beyond `t_max` (default: ∞).
 
-Batched over samples and neurons with numpy float64; the only Python loops run over events and
-over Newton iterations.
+Two engines follow these rules: "numpy" (the reference: batched over samples and neurons, Python
+loops only over events and Newton iterations) and "numba" (`snndeploy.kernels.fp_cpu`: compiled,
+samples in parallel threads, each neuron walking the events on its own; the default).
 """
 
 from __future__ import annotations
@@ -143,25 +144,24 @@ def next_crossing(a, b, length, p: NeuronParameters) -> tuple[np.ndarray, np.nda
     return already | search, s
 
 
-def simulate_layer(
-    input_times: np.ndarray,
-    weights: np.ndarray,
-    params: NeuronParameters,
-    max_spikes: int,
-    t_max: float = np.inf,
-) -> LayerSpikes:
-    """Spike times of a layer: input_times (B, N_in, S_in) (+inf padding), weights (N_in, N)."""
+def _sorted_events(input_times: np.ndarray, t_max: float):
+    """Per sample: input events sorted by time (stable), their source neuron, and which are valid
+    (finite and before t_max; the valid ones come first)."""
     batch, n_in, s_in = input_times.shape
-    if weights.shape[0] != n_in:
-        raise SnnDeployError(
-            f"FP layer: weights have {weights.shape[0]} inputs but the input spikes {n_in} neurons"
-        )
-    n_out = weights.shape[1]
     flat = input_times.reshape(batch, n_in * s_in)
     order = np.argsort(flat, axis=1, kind="stable")
     event_times = np.take_along_axis(flat, order, axis=1)
-    event_source = order // s_in
     valid = np.isfinite(event_times) & (event_times < t_max)
+    return event_times, order // s_in, valid
+
+
+def simulate_layer_numpy(
+    input_times: np.ndarray, weights: np.ndarray, params: NeuronParameters, max_spikes: int, t_max: float
+) -> tuple[np.ndarray, np.ndarray]:
+    """Reference engine: (spike times (B, N, max_spikes), counts (B, N)), batched with numpy."""
+    batch = input_times.shape[0]
+    n_out = weights.shape[1]
+    event_times, event_source, valid = _sorted_events(input_times, t_max)
     n_events = int(valid.sum(axis=1).max()) if batch else 0
 
     out = np.full((batch, n_out, max_spikes), np.inf)
@@ -188,6 +188,56 @@ def simulate_layer(
         w = weights[event_source[:, event]] * active[:, None]
         a += w * input_gain
         b -= w * input_gain
+    return out, count
+
+
+def simulate_layer_numba(
+    input_times: np.ndarray, weights: np.ndarray, params: NeuronParameters, max_spikes: int, t_max: float
+) -> tuple[np.ndarray, np.ndarray]:
+    """Compiled engine (`snndeploy.kernels.fp_cpu`): same rules and outputs as the numpy one."""
+    from snndeploy.kernels.fp_cpu import simulate_layer_kernel
+
+    batch = input_times.shape[0]
+    event_times, event_source, valid = _sorted_events(input_times, t_max)
+    out = np.full((batch, weights.shape[1], max_spikes), np.inf)
+    count = np.zeros((batch, weights.shape[1]), dtype=np.int64)
+    simulate_layer_kernel(
+        np.ascontiguousarray(event_times), np.ascontiguousarray(event_source), valid.sum(axis=1),
+        np.ascontiguousarray(weights), params.alpha, params.beta, params.theta, max_spikes,
+        float(t_max), out, count,
+    )
+    return out, count
+
+
+# engine name -> layer simulator; "numpy" is the reference the compiled engine is tested against
+LAYER_SIMULATORS = {"numba": simulate_layer_numba, "numpy": simulate_layer_numpy}
+DEFAULT_ENGINE = "numba"
+
+
+def check_engine(engine: str) -> None:
+    if engine not in LAYER_SIMULATORS:
+        raise SnnDeployError(
+            f"unknown FP engine {engine!r}; choose one of {sorted(LAYER_SIMULATORS)} "
+            "(numba: compiled, numpy: the reference)"
+        )
+
+
+def simulate_layer(
+    input_times: np.ndarray,
+    weights: np.ndarray,
+    params: NeuronParameters,
+    max_spikes: int,
+    t_max: float = np.inf,
+    engine: str = DEFAULT_ENGINE,
+) -> LayerSpikes:
+    """Spike times of a layer: input_times (B, N_in, S_in) (+inf padding), weights (N_in, N)."""
+    check_engine(engine)
+    if weights.shape[0] != input_times.shape[1]:
+        raise SnnDeployError(
+            f"FP layer: weights have {weights.shape[0]} inputs but the input spikes "
+            f"{input_times.shape[1]} neurons"
+        )
+    out, count = LAYER_SIMULATORS[engine](input_times, weights, params, max_spikes, t_max)
     used = max(int(count.max()) if count.size else 0, 1)  # drop all-padding columns
     return LayerSpikes(out[:, :, :used], int((count >= max_spikes).sum()))
 
@@ -218,8 +268,12 @@ def simulate_network(
     params: NeuronParameters,
     max_spikes: list[int],
     t_max: float = np.inf,
+    engine: str = DEFAULT_ENGINE,
 ) -> list[LayerSpikes]:
-    """Spikes of every layer of a feed-forward network; input_times (B, N_in) or (B, N_in, S_in)."""
+    """Spikes of every layer of a feed-forward network; input_times (B, N_in) or (B, N_in, S_in).
+
+    engine: "numba" (compiled, default) or "numpy" (the reference); both follow the rules above.
+    """
     if len(max_spikes) != len(weights):
         raise SnnDeployError(
             f"FP network: {len(weights)} weight matrices but {len(max_spikes)} max_spikes entries"
@@ -229,7 +283,7 @@ def simulate_network(
         times = times[:, :, None]
     layers = []
     for w, cap in zip(weights, max_spikes):
-        spikes = simulate_layer(times, np.asarray(w, dtype=np.float64), params, cap, t_max)
+        spikes = simulate_layer(times, np.asarray(w, dtype=np.float64), params, cap, t_max, engine)
         layers.append(spikes)
         times = spikes.times
     return layers
