@@ -5,19 +5,24 @@
     python benchmarks/fp_speed.py --json out.json
 
 Rows, all on the same weights (paper init, seed 0) and the same 5000 training points:
-  fp-simulate   exact event-driven simulation only: events/s = (input spikes delivered to a
-                layer + spikes fired) per second, and synaptic events/s (spikes × fan-out)
-  fp-train      FP: simulation + exact gradients by forward substitution + Adam step
+  fp-simulate   exact event-driven simulation only, compiled engine (numba): events/s = (input
+                spikes delivered to a layer + spikes fired) per second, and synaptic events/s
+                (spikes × fan-out)
+  fp-train      FP, compiled engine: simulation + exact gradients by forward substitution + Adam
+  fp-simulate-numpy, fp-train-numpy   the same with the numpy reference engine
+The compiled engine runs one warm-up batch first (numba compiles or loads its cache).
   eventprop     EventProp (snndeploy.eventprop) on the same network (W_ep = τm·W_fp.T), step dt
   bptt          snndeploy LIF (exponential synapse, backend "bptt") on a time grid of step dt,
                 surrogate gradients, a loss on the output spike raster (time-discretised version
                 of the same network; not exact)
-Time per epoch = mean time per batch × 34 batches. Single thread: set OMP_NUM_THREADS=1.
+Time per epoch = mean time per batch × 34 batches. Single thread: set OMP_NUM_THREADS=1
+NUMBA_NUM_THREADS=1.
 """
 
 from __future__ import annotations
 
 import argparse
+import functools
 import json
 import time
 
@@ -36,12 +41,13 @@ def batches(times, labels, count):
         yield times[start:start + BATCH], labels[start:start + BATCH]
 
 
-def fp_simulate(net, times, labels, args) -> dict:
+def fp_simulate(net, times, labels, args, engine) -> dict:
     weights = [w.detach().numpy() for w in net.weights]
+    simulate_network(times[:BATCH].numpy(), weights, net.params, net.max_spikes, engine=engine)  # warm-up
     events = synaptic = 0
     started = time.perf_counter()
     for x, _ in batches(times, labels, args.batches):
-        layers = simulate_network(x.numpy(), weights, net.params, net.max_spikes)
+        layers = simulate_network(x.numpy(), weights, net.params, net.max_spikes, engine=engine)
         delivered = [len(x) * x.shape[1]] + [int(layer.counts.sum()) for layer in layers]
         events += sum(delivered)
         synaptic += sum(n * w.shape[1] for n, w in zip(delivered[:-1], weights))
@@ -50,8 +56,11 @@ def fp_simulate(net, times, labels, args) -> dict:
             "synaptic_events_per_s": synaptic / seconds}
 
 
-def fp_train(net, times, labels, args) -> dict:
+def fp_train(net, times, labels, args, engine) -> dict:
+    net.engine = engine
     loss_fn = preset_loss(PRESETS["yinyang"])
+    loss_fn(net(times[:BATCH]), labels[:BATCH]).backward()  # warm-up
+    net.zero_grad()
     optimizer = torch.optim.Adam(net.parameters(), lr=PRESETS["yinyang"].learning_rate)
     started = time.perf_counter()
     for x, y in batches(times, labels, args.batches):
@@ -114,8 +123,14 @@ def bptt_train(net, times, labels, args) -> dict:
             "dt": args.dt, "steps": steps}
 
 
-VARIANTS = {"fp-simulate": fp_simulate, "fp-train": fp_train, "eventprop": eventprop_train,
-            "bptt": bptt_train}
+VARIANTS = {
+    "fp-simulate": functools.partial(fp_simulate, engine="numba"),
+    "fp-train": functools.partial(fp_train, engine="numba"),
+    "fp-simulate-numpy": functools.partial(fp_simulate, engine="numpy"),
+    "fp-train-numpy": functools.partial(fp_train, engine="numpy"),
+    "eventprop": eventprop_train,
+    "bptt": bptt_train,
+}
 
 
 def main() -> None:
