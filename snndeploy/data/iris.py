@@ -57,10 +57,15 @@ def split_indices(split: str, seed: int = 0, test_per_class: int = 10) -> np.nda
 
 
 class IrisDataset(SpikeTimeDataset):
-    """Iris (Fisher 1936, UCI, CC BY 4.0): 4 latency-coded features, 3 classes, 120/30 split."""
+    """Iris (Fisher 1936, UCI, CC BY 4.0): 4 latency-coded features, 3 classes, 120/30 split.
 
-    def __init__(self, split: str = "train", seed: int = 0, t_max: float = T_MAX, test_per_class: int = 10) -> None:
-        index = split_indices(split, seed, test_per_class)
+    `limit` keeps the first `limit` samples of the split (as the other datasets' limit); a split
+    lists its samples in data-set order, which is by class, so a small limit sees fewer classes.
+    """
+
+    def __init__(self, split: str = "train", seed: int = 0, t_max: float = T_MAX, test_per_class: int = 10,
+                 limit: int | None = None) -> None:
+        index = split_indices(split, seed, test_per_class)[:limit]
         features, labels = load_iris()
         self.split = split
         self.classes = CLASSES

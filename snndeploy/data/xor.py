@@ -21,13 +21,18 @@ BITS = np.array([[0, 0], [0, 1], [1, 0], [1, 1]])
 
 
 class XorDataset(SpikeTimeDataset):
-    """XOR (4 samples) as spike latencies with a bias spike; the same 4 samples for every split."""
+    """XOR (4 samples) as spike latencies with a bias spike; the same 4 samples for every split.
 
-    def __init__(self, split: str = "train", t_early: float = 0.0, t_late: float = 2.0, t_bias: float = 1.0) -> None:
+    `limit` keeps the first `limit` of the 4 samples (as the other datasets' limit).
+    """
+
+    def __init__(self, split: str = "train", t_early: float = 0.0, t_late: float = 2.0, t_bias: float = 1.0,
+                 limit: int | None = None) -> None:
         self.split = split
         self.classes = CLASSES
         self.num_classes = len(CLASSES)
-        self.labels = (BITS[:, 0] ^ BITS[:, 1]).astype(np.int64)
-        times = t_early + BITS * (t_late - t_early)
-        self.spike_times = np.concatenate([times, np.full((4, 1), float(t_bias))], axis=1).astype(np.float64)
+        bits = BITS[:limit]
+        self.labels = (bits[:, 0] ^ bits[:, 1]).astype(np.int64)
+        times = t_early + bits * (t_late - t_early)
+        self.spike_times = np.concatenate([times, np.full((len(bits), 1), float(t_bias))], axis=1).astype(np.float64)
 
