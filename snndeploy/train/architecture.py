@@ -230,9 +230,10 @@ def check_data_fits(arch: Architecture, feature_shape: tuple, num_classes: Optio
     fits = (math.prod(feature_shape) == expected[0]) if dense_input else feature_shape == expected
     if not fits:
         shown = "x".join(map(str, feature_shape))
+        layout = "features" if len(feature_shape) == 1 else "channel x height x width"
         raise SnnDeployError(
             f"architecture {arch.text!r} expects input {arch.text.split('-')[0]} but the data's "
-            f"samples are {shown} (channel x height x width); change the input token"
+            f"samples are {shown} ({layout}); change the input token"
         )
     outputs = _shapes(arch)[-1]
     if num_classes is not None and outputs != (num_classes,):
@@ -400,25 +401,63 @@ def load_model_file(path: "str | Path") -> nn.Module:
 # What checkpoints store
 
 
+def dense_layer_sizes(architecture: str, backend: str) -> list[int]:
+    """[inputs, hidden…, outputs] of a dense architecture string ("5-100-3"), for the backends that
+    build a network of their own; frame inputs and conv / pooling layers are refused, naming
+    `backend`."""
+    arch = parse_architecture(architecture)
+    if len(arch.input.shape) != 1 or not all(isinstance(s, DenseSpec) for s in arch.layers):
+        raise SnnDeployError(
+            f"backend {backend!r} trains dense networks only; {arch.text!r} has a frame input or "
+            "conv / pooling layers: write inputs-hidden…-classes with the flattened input size "
+            f"(e.g. {math.prod(arch.input.shape)}-100-10)"
+        )
+    return [arch.input.shape[0]] + [spec.out_features for spec in arch.layers]
+
+
 def build_eventprop_from_architecture(architecture: str, **options) -> nn.Module:
     """`build_eventprop_network` for a dense architecture string ("5-100-3")."""
     from snndeploy.eventprop import build_eventprop_network
 
-    arch = parse_architecture(architecture)
-    if len(arch.input.shape) != 1 or not all(isinstance(s, DenseSpec) for s in arch.layers):
+    return build_eventprop_network(dense_layer_sizes(architecture, "eventprop"), **options)
+
+
+def build_fp_from_architecture(architecture: str, alpha: float, beta: float, theta: float,
+                               hidden_init: list, output_init: list,
+                               max_hidden_spikes: int) -> nn.Module:
+    """`snndeploy.fp.FPNetwork` for a dense architecture string ("4-10-3").
+
+    alpha = 1/τs, beta = 1/τm, theta the threshold (`snndeploy.fp.NeuronParameters`);
+    `hidden_init` holds one [mean, std] per hidden layer, `output_init` the output layer's
+    (initial weights N(mean, std²)); each hidden neuron keeps at most `max_hidden_spikes` spikes,
+    each output neuron 1 (the first-spike-time loss reads first spikes only). The weights'
+    generator is seeded from the torch RNG, so `torch.manual_seed` fixes them as for the other
+    networks.
+    """
+    from snndeploy.fp import FPNetwork, NeuronParameters
+
+    sizes = dense_layer_sizes(architecture, "fp")
+    hidden_layers = len(sizes) - 2
+    if len(hidden_init) != hidden_layers:
         raise SnnDeployError(
-            f"backend 'eventprop' trains dense networks only; {arch.text!r} has a frame input or "
-            "conv / pooling layers: write inputs-hidden…-classes with the flattened input size "
-            f"(e.g. {math.prod(arch.input.shape)}-100-10)"
+            f"fp network {architecture!r} has {hidden_layers} hidden layer(s) but "
+            f"{len(hidden_init)} hidden weight init(s) (mean, std) were given; give one for every "
+            "hidden layer, or one for all"
         )
-    sizes = [arch.input.shape[0]] + [spec.out_features for spec in arch.layers]
-    return build_eventprop_network(sizes, **options)
+    if max_hidden_spikes < 1:
+        raise SnnDeployError(f"fp network: max_hidden_spikes must be at least 1, got {max_hidden_spikes}")
+    seed = int(torch.randint(0, 2**62, ()).item())
+    return FPNetwork(sizes, NeuronParameters(alpha, beta, theta),
+                     hidden_init=[(float(m), float(s)) for m, s in hidden_init],
+                     output_init=(float(output_init[0]), float(output_init[1])),
+                     max_spikes=[int(max_hidden_spikes)] * hidden_layers + [1], seed=seed)
 
 
 # Backends that are network types of their own (not a backend= of IAF / LIF layers):
 # backend name -> builder(architecture string, **options).
 SEPARATE_NETWORK_BACKENDS: dict[str, Callable[..., nn.Module]] = {
     "eventprop": build_eventprop_from_architecture,
+    "fp": build_fp_from_architecture,
 }
 
 
@@ -430,6 +469,10 @@ class ModelSpec:
     `snndeploy.eventprop.build_eventprop_network` (neuron_options are its keyword arguments:
     loss, dt, num_steps, tau_mem, tau_syn, threshold): EventProp fuses the weights into its
     neuron layers, so it is a network type of its own rather than a backend of IAF / LIF.
+    With backend "fp" the dense net is a `snndeploy.fp.FPNetwork` (exact event simulation,
+    forward-propagated gradients; neuron_options are the keyword arguments of
+    `build_fp_from_architecture`: alpha, beta, theta, hidden_init, output_init,
+    max_hidden_spikes).
 
     Exactly one of `architecture` (a string in the notation above) and `python_file` (a file
     defining `model()`; its sha256 is recorded to notice later edits) is set. With
