@@ -47,7 +47,8 @@ def command(ctx: click.Context, model: str, as_json: bool, **options) -> None:
                "samples")
     if not result["firing_rates"]:
         click.echo("no neuron layers to report firing rates of (a quantization-aware network "
-                   "runs its neurons inside one module)")
+                   "runs its neurons inside one module; EventProp and FP networks have no "
+                   "time-stepped neuron layers)")
         return
     click.echo("firing rate (spikes per neuron per time step):")
     width = max((len(name) for name in result["firing_rates"]), default=0)

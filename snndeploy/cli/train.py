@@ -5,12 +5,15 @@ from __future__ import annotations
 import json
 
 import click
+from click.core import ParameterSource
 
 from snndeploy.eventprop import LOSSES as EVENTPROP_LOSSES
 from snndeploy.layers import BACKENDS
 from snndeploy.train.architecture import NEURONS, SPIKE_FUNCTIONS
 from snndeploy.train.losses import LOSSES
-from snndeploy.train.run import EVENTPROP, run_training
+from snndeploy.train.run import EVENTPROP, FP, fp_preset_options, run_training
+
+POSITIVE = click.FloatRange(min=0, min_open=True)
 
 
 @click.command("train")
@@ -24,38 +27,60 @@ from snndeploy.train.run import EVENTPROP, run_training
 @click.option("--limit", type=click.IntRange(min=1), default=None,
               help="Use only the first N samples of each split (quick runs).")
 @click.option("--neuron", type=click.Choice(sorted(NEURONS)), default="iaf", show_default=True)
-@click.option("--backend", type=click.Choice(sorted(BACKENDS) + [EVENTPROP]), default="exodus",
+@click.option("--backend", "--trainer", "backend",
+              type=click.Choice(sorted(BACKENDS) + [EVENTPROP, FP]), default="exodus",
               show_default=True,
               help="Training backend of the neuron layers; eventprop trains a dense EventProp "
-                   "network (current-based LIF, exact gradients) instead.")
+                   "network (current-based LIF, exact gradients) instead, fp a dense network "
+                   "with exact forward-propagated gradients of spike times (paper 001). "
+                   "--backend and --trainer are the same option.")
 @click.option("--loss", type=click.Choice(list(LOSSES) + list(EVENTPROP_LOSSES)), default=None,
               help="sum-ce (default): CE of spike counts; max-ce: CE of max over time; "
                    "count-mse. With --backend eventprop: sum, sum_exp (default), max, "
-                   "per_step_ce (readout voltage) or first_spike (spiking output).")
+                   "per_step_ce (readout voltage) or first_spike (spiking output). --trainer fp "
+                   "has its own first-spike-time loss (--fp-tau0 ...).")
 @click.option("--epochs", type=click.IntRange(min=1), default=3, show_default=True,
-              help="Total epochs (a resumed run continues up to this number).")
+              help="Total epochs (a resumed run continues up to this number; --trainer fp on "
+                   "xor / iris / yinyang: the paper's).")
 @click.option("--batch-size", type=click.IntRange(min=1), default=32, show_default=True,
-              help="Global batch: under torchrun each of N processes takes batch-size / N.")
+              help="Global batch: under torchrun each of N processes takes batch-size / N "
+                   "(--trainer fp: the paper's; xor and iris train on the full split).")
 @click.option("--lr", type=click.FloatRange(min=0, min_open=True), default=1e-3,
-              show_default=True, help="Adam learning rate.")
+              show_default=True, help="Adam learning rate (--trainer fp: the paper's).")
 @click.option("--seed", type=int, default=0, show_default=True)
 @click.option("--threshold", "spike_threshold", type=float, default=1.0, show_default=True,
-              help="Spike threshold of every neuron.")
+              help="Spike threshold of every neuron (--trainer fp: ϑ, the paper's).")
 @click.option("--tau-mem", type=float, default=None,
               help="Membrane time constant (lif; eventprop: ms, default 20).")
-@click.option("--tau-syn", type=click.FloatRange(min=0, min_open=True), default=5.0,
-              show_default=True, help="Synaptic time constant in ms (eventprop only).")
-@click.option("--step-ms", type=click.FloatRange(min=0, min_open=True), default=1.0,
-              show_default=True,
-              help="EventProp step dt in ms: a raster's bin width; spike-time data is in ms.")
+@click.option("--tau-syn", type=POSITIVE, default=None,
+              help="Synaptic time constant in ms (eventprop only; default 5).")
+@click.option("--step-ms", type=POSITIVE, default=None,
+              help="EventProp step dt in ms (default 1): a raster's bin width; spike-time data "
+                   "is in ms.")
 @click.option("--steps", type=click.IntRange(min=1), default=None,
               help="EventProp trial length in steps (needed for spike-time data: yinyang).")
-@click.option("--hidden-weights", type=(float, click.FloatRange(min=0)), default=None,
+@click.option("--hidden-weights", type=(float, click.FloatRange(min=0)), multiple=True,
               metavar="MEAN STD",
-              help="EventProp hidden-layer initial weights N(MEAN, STD²) (default 0, 1/√fan_in).")
+              help="EventProp / fp hidden-layer initial weights N(MEAN, STD²) (eventprop default "
+                   "0, 1/√fan_in); fp: once for all hidden layers or once per hidden layer.")
 @click.option("--output-weights", type=(float, click.FloatRange(min=0)), default=None,
               metavar="MEAN STD",
-              help="EventProp output-layer initial weights N(MEAN, STD²) (default 0, 1/√fan_in).")
+              help="EventProp / fp output-layer initial weights N(MEAN, STD²) (eventprop default "
+                   "0, 1/√fan_in).")
+@click.option("--fp-alpha", type=POSITIVE, default=None, metavar="RATE",
+              help="fp: synaptic decay rate α = 1/τs.")
+@click.option("--fp-beta", type=POSITIVE, default=None, metavar="RATE",
+              help="fp: membrane decay rate β = 1/τm (≠ α).")
+@click.option("--fp-max-spikes", type=click.IntRange(min=1), default=None, metavar="N",
+              help="fp: spikes kept per hidden neuron (outputs keep their first).")
+@click.option("--fp-tau0", type=POSITIVE, default=None,
+              help="fp loss: temperature τ0 of the softmax over −(first spike times).")
+@click.option("--fp-tau1", type=POSITIVE, default=None,
+              help="fp loss: time scale τ1 of the γ (e^{t_label/τ1} − 1) term.")
+@click.option("--fp-gamma", type=click.FloatRange(min=0), default=None,
+              help="fp loss: weight γ of the early-label-spike term.")
+@click.option("--fp-no-spike-time", type=float, default=None, metavar="TIME",
+              help="fp loss: the first spike time a silent output counts as.")
 @click.option("--recurrent", is_flag=True, help="EventProp: recurrent weights in the hidden layers.")
 @click.option("--spike-regularisation", type=(click.FloatRange(min=0), click.FloatRange(min=0)),
               default=None, metavar="STRENGTH TARGET",
@@ -88,6 +113,15 @@ def command(ctx: click.Context, source: str, as_json: bool, **options) -> None:
     network instead (current-based LIF, exact gradients; --tau-mem, --tau-syn,
     --threshold, --step-ms; spike-time data such as yinyang needs --steps).
 
+    \b
+    --trainer fp (same option as --backend) trains a dense network on spike-time
+    data (xor, iris, yinyang) with exact gradients propagated forward through the
+    event simulation (paper 001), loss: first-spike times. On those datasets every
+    setting not given on the command line is the paper's (snndeploy.fp.PRESETS:
+    --fp-alpha, --fp-beta, --threshold, --hidden-weights, --output-weights,
+    --fp-max-spikes, --fp-tau0, --fp-tau1, --fp-gamma, --fp-no-spike-time, --lr,
+    --batch-size, --epochs); the preset values taken are printed.
+
     Under torchrun it trains data-parallel (gloo on CPU, nccl with --device cuda);
     rank 0 writes the checkpoints and prints the result (docs/distributed.md).
 
@@ -99,16 +133,24 @@ def command(ctx: click.Context, source: str, as_json: bool, **options) -> None:
       snndeploy train 5-100-3 --data yinyang --backend eventprop --loss first_spike
         --tau-mem 2 --tau-syn 0.5 --step-ms 0.05 --steps 80 --hidden-weights 1.5 1.5
         --output-weights 0.3 0.3 --lr 5e-3 --out runs/yinyang
+      snndeploy train 4-10-3 --data iris --trainer fp --out runs/iris-fp
+      snndeploy train 5-150-3 --data yinyang --trainer fp --epochs 20 --out runs/yinyang-fp
       torchrun --standalone --nproc_per_node 2 "$(which snndeploy)" train
         34x34x2-8c3-2p-16c3-2p-10 --batch-size 32 --out runs/ddp
     """
     verbosity = (ctx.obj or {}).get("verbosity", 0)
+    preset = _fp_preset_taken(ctx, options) if options["backend"] == FP else {}
+    options.update(preset)
+    if preset and not as_json and verbosity >= 0:
+        click.echo(f"fp preset {options['data']} (paper 001): " + _as_flags(ctx, preset))
     run = run_training(source, progress=verbosity >= 0 and not as_json, **options)
     if not run.is_main:
         return
     last = run.history[-1] if run.history else {}
     result = {"checkpoint": str(run.checkpoint), "learning_curve": str(run.learning_curve),
               "epochs": len(run.history), **{k: v for k, v in last.items() if k != "epoch"}}
+    if preset:
+        result["fp_preset"] = preset
     if as_json:
         click.echo(json.dumps(result))
         return
@@ -116,3 +158,29 @@ def command(ctx: click.Context, source: str, as_json: bool, **options) -> None:
                f"test accuracy {last['val_accuracy']:.3f}")
     click.echo(f"checkpoint      {run.checkpoint}")
     click.echo(f"learning curve  {run.learning_curve}")
+
+
+def _fp_preset_taken(ctx: click.Context, options: dict) -> dict:
+    """The run_training keywords of the dataset's FP preset that the command line did not give
+    (an option left at its default, or dataset_options, which has no option)."""
+    return {name: value for name, value in fp_preset_options(options["data"]).items()
+            if name not in ctx.params
+            or ctx.get_parameter_source(name) is ParameterSource.DEFAULT}
+
+
+def _as_flags(ctx: click.Context, values: dict) -> str:
+    """`--flag value` for each run_training keyword in `values` (nested pairs flattened; an
+    empty dataset_options left out)."""
+    flags = {param.name: param.opts[0] for param in ctx.command.params}
+    shown = []
+    for name, value in values.items():
+        if name not in flags:
+            if value:
+                shown.append(f"{name}={value}")
+            continue
+        pairs = value if name == "hidden_weights" else [value]
+        for pair in pairs:
+            text = "full-split" if pair is None else (
+                " ".join(map(str, pair)) if isinstance(pair, (tuple, list)) else str(pair))
+            shown.append(f"{flags[name]} {text}")
+    return ", ".join(shown)
