@@ -206,3 +206,13 @@ def test_model_spec_builds_fp_networks_from_the_torch_rng():
     deeper = ModelSpec(architecture="4-10-10-3", backend="fp", neuron_options=options)
     with pytest.raises(SnnDeployError, match="2 hidden layer"):
         deeper.build()
+
+
+def test_quantize_refuses_an_fp_checkpoint_naming_why(tmp_path):
+    out = tmp_path / "xor"
+    train_json(*XOR, "--epochs", "1", "--out", str(out))
+    result = run_cli("quantize", str(out), "--target", "speck2f", "--out", str(tmp_path / "q.json"))
+    assert result.exit_code == 1 and isinstance(result.exception, SnnDeployError)
+    assert "the FP network (snndeploy.fp, 3-4-2) cannot be quantized for speck2f" in str(result.exception)
+    assert "exponential synaptic current (tau_syn = 1/alpha = 1)" in str(result.exception)
+    assert not (tmp_path / "q.json").exists()

@@ -234,6 +234,26 @@ def _refuse_eventprop(model: nn.Module, target: Target) -> None:
     raise SnnDeployError(f"the EventProp network cannot be quantized for {target.name}: {reasons}")
 
 
+def _refuse_fp(model: nn.Module, target: Target) -> None:
+    """Forward-propagation networks (snndeploy.fp) compute exact spike times in continuous time
+    with an exponential synaptic current: no integer form here."""
+    from snndeploy.fp import FPNetwork
+
+    if not isinstance(model, FPNetwork):
+        return
+    raise SnnDeployError(
+        f"the FP network (snndeploy.fp, {'-'.join(map(str, model.sizes))}) cannot be quantized for "
+        f"{target.name}: its neurons integrate an exponential synaptic current (tau_syn = 1/alpha = "
+        f"{1 / model.params.alpha:g}) in continuous time with exact spike times, while {target.name} "
+        f"adds each input event to one state per neuron in ticks of {target.slow_clock_period_us} us; "
+        "train a deployable network with EXODUS/BPTT layers instead (snndeploy train --backend exodus)"
+    )
+
+
+# Network types with no integer form: each raises naming what blocks deployment on the target.
+_REFUSALS = (_refuse_eventprop, _refuse_fp)
+
+
 def quantize(model: nn.Module, target, calibration: Optional[torch.Tensor] = None, *, input_shape=None,
              strict: bool = False) -> QuantizedModel:
     """Quantize a float spiking model for `target` (name, path or Target); see the module docstring.
@@ -252,7 +272,8 @@ def quantize(model: nn.Module, target, calibration: Optional[torch.Tensor] = Non
                 f"for {trained_for}, not {target.name}; quantize its float model for {target.name} instead"
             )
         return model.to_quantized() if isinstance(model, QuantizationAware) else model
-    _refuse_eventprop(model, target)
+    for refuse in _REFUSALS:
+        refuse(model, target)
     shape = _input_shape(input_shape, calibration)
     graph = build_graph(model, shape, strict=strict)
     check_graph(graph, target)
