@@ -216,3 +216,18 @@ def test_quantize_refuses_an_fp_checkpoint_naming_why(tmp_path):
     assert "the FP network (snndeploy.fp, 3-4-2) cannot be quantized for speck2f" in str(result.exception)
     assert "exponential synaptic current (tau_syn = 1/alpha = 1)" in str(result.exception)
     assert not (tmp_path / "q.json").exists()
+
+
+def test_yinyang_preset_weight_bump_is_stored_and_can_be_turned_off(tmp_path):
+    args = ["5-8-3", "--data", "yinyang", "--trainer", "fp", "--limit", "20", "--epochs", "1"]
+    bump = PRESETS["yinyang"].weight_bump
+    result = train_json(*args, "--out", str(tmp_path / "on"))
+    assert result["fp_preset"]["fp_weight_bump"] == [bump.value, bump.hidden_min_firing, bump.output_min_firing]
+    assert stored(tmp_path / "on", 1)["options"]["fp_weight_bump"] == {
+        "value": bump.value, "hidden_min_firing": bump.hidden_min_firing,
+        "output_min_firing": bump.output_min_firing}
+    train_json(*args, "--fp-weight-bump", "0", "0", "0", "--out", str(tmp_path / "off"))
+    assert stored(tmp_path / "off", 1)["options"]["fp_weight_bump"] is None
+    refused = run_cli("train", "3-4-2", "--data", "xor", "--fp-weight-bump", "0.1", "0", "1",
+                      "--out", str(tmp_path / "x"))
+    assert refused.exit_code == 1 and "--fp-weight-bump" in str(refused.exception)

@@ -33,3 +33,40 @@ def test_yinyang_preset_runs_minibatches_with_the_paper_encoding():
     assert row["epoch"] == 0 and 0.0 <= row["test_acc"] <= 1.0
     assert result.network.sizes == [5, 150, 3]
     assert result.network.last_stats["spike_counts"][0].shape == (40, 150)
+
+
+def test_weight_bump_raises_exactly_the_incoming_weights_of_neurons_at_the_edge_of_silence():
+    import pytest
+
+    from snndeploy.errors import SnnDeployError
+    from snndeploy.fp import FPNetwork, NeuronParameters, WeightBump
+
+    net = FPNetwork([3, 4, 2], NeuronParameters(1.0, 0.5), hidden_init=[(2.0, 0.1)], output_init=(1.5, 0.1), seed=0)
+    with torch.no_grad():
+        net.weights[0][:, 1] = -5.0  # hidden neuron 1 never fires
+        net.weights[1][:, 0] = 0.01  # output 0 never fires
+    times = torch.rand(6, 3, dtype=torch.float64, generator=torch.Generator().manual_seed(0))
+    with pytest.raises(SnnDeployError, match="has not run a forward pass"):
+        WeightBump(0.5, 0.1, 1.0).apply(net)
+    optimizer = torch.optim.SGD(net.parameters(), lr=0.0)
+    WeightBump(0.25, 0.1, 1.0).attach(net, optimizer)
+    before = [w.detach().clone() for w in net.weights]
+    net(times).sum()  # forward records the spike counts; the hook reads them after the step
+    counts = net.last_stats["spike_counts"]
+    assert (counts[0][:, 1] == 0).all() and (counts[0][:, [0, 2, 3]] > 0).all()
+    assert (counts[1][:, 0] == 0).all() and (counts[1][:, 1] > 0).all()
+    optimizer.step()
+    expected_hidden = before[0].clone()
+    expected_hidden[:, 1] += 0.25
+    expected_output = before[1].clone()
+    expected_output[:, 0] += 0.25
+    assert torch.equal(net.weights[0].detach(), expected_hidden)
+    assert torch.equal(net.weights[1].detach(), expected_output)
+    # a neuron firing on 5 of 6 samples (0.83) is bumped only when the minimum is above that
+    # counts are those of the last forward: hidden 1 and output 0 silent on all 6 samples
+    assert WeightBump(0.25, 0.0, 1.0).apply(net) == 1  # output 0 only
+    assert WeightBump(0.25, 0.5, 0.0).apply(net) == 1  # hidden 1 only
+    assert WeightBump(0.25, 0.0, 0.0).apply(net) == 0
+    for bad in ((0.0, 0.1, 0.1), (0.1, -0.1, 0.5), (0.1, 0.5, 1.5)):
+        with pytest.raises(SnnDeployError, match="weight bump"):
+            WeightBump(*bad)

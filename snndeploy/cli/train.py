@@ -81,6 +81,11 @@ POSITIVE = click.FloatRange(min=0, min_open=True)
               help="fp loss: weight γ of the early-label-spike term.")
 @click.option("--fp-no-spike-time", type=float, default=None, metavar="TIME",
               help="fp loss: the first spike time a silent output counts as.")
+@click.option("--fp-weight-bump", type=(click.FloatRange(min=0), click.FloatRange(0, 1), click.FloatRange(0, 1)),
+              default=None, metavar="VALUE HIDDEN_MIN OUTPUT_MIN",
+              help="fp: after each step add VALUE to the incoming weights of hidden neurons that "
+                   "fired on fewer than HIDDEN_MIN of the batch's samples and of output neurons "
+                   "below OUTPUT_MIN (snndeploy.fp.WeightBump); VALUE 0 turns it off.")
 @click.option("--recurrent", is_flag=True, help="EventProp: recurrent weights in the hidden layers.")
 @click.option("--spike-regularisation", type=(click.FloatRange(min=0), click.FloatRange(min=0)),
               default=None, metavar="STRENGTH TARGET",
@@ -119,8 +124,9 @@ def command(ctx: click.Context, source: str, as_json: bool, **options) -> None:
     event simulation (paper 001), loss: first-spike times. On those datasets every
     setting not given on the command line is the paper's (snndeploy.fp.PRESETS:
     --fp-alpha, --fp-beta, --threshold, --hidden-weights, --output-weights,
-    --fp-max-spikes, --fp-tau0, --fp-tau1, --fp-gamma, --fp-no-spike-time, --lr,
-    --batch-size, --epochs); the preset values taken are printed.
+    --fp-max-spikes, --fp-tau0, --fp-tau1, --fp-gamma, --fp-no-spike-time,
+    --fp-weight-bump, --lr, --batch-size, --epochs); the preset values taken are
+    printed.
 
     Under torchrun it trains data-parallel (gloo on CPU, nccl with --device cuda);
     rank 0 writes the checkpoints and prints the result (docs/distributed.md).

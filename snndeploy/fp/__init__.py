@@ -13,11 +13,13 @@ neurons that fire any number of times.
 from snndeploy.fp.gradients import NetworkGradients, layer_partials, network_gradients, weight_gradients
 from snndeploy.fp.network import ExactSpikeTimes, FirstSpikeTimeLoss, FPNetwork, first_spike_loss, predict
 from snndeploy.fp.simulate import LayerSpikes, NeuronParameters, next_crossing, simulate_layer, simulate_network
-from snndeploy.fp.trainer import PRESETS, FPPreset, FPResult, accuracy, build_network, preset_loss, train_fp
+from snndeploy.fp.trainer import (
+    PRESETS, FPPreset, FPResult, WeightBump, accuracy, build_network, preset_loss, train_fp,
+)
 
 __all__ = [
     "PRESETS", "ExactSpikeTimes", "FPNetwork", "FirstSpikeTimeLoss", "FPPreset", "FPResult", "LayerSpikes",
     "NetworkGradients", "NeuronParameters", "accuracy", "build_network", "first_spike_loss",
     "layer_partials", "network_gradients", "next_crossing", "predict", "simulate_layer",
-    "preset_loss", "simulate_network", "train_fp", "weight_gradients",
+    "preset_loss", "simulate_network", "train_fp", "WeightBump", "weight_gradients",
 ]

@@ -28,6 +28,52 @@ from snndeploy.fp.simulate import NeuronParameters
 
 
 @dataclass(frozen=True)
+class WeightBump:
+    """Weight bumping (Göltz et al. 2021, the heuristic paper 001 reports it did without).
+
+    After every optimizer step: each neuron of a hidden layer that fired on fewer than a fraction
+    `hidden_min_firing` of the last training batch's samples, and each output neuron that fired
+    on fewer than `output_min_firing` of them, gets `value` added to every incoming weight.
+
+    Why: a neuron that does not fire has no spike time, so exact spike-time gradients give its
+    weights nothing; once silent it stays silent. The first-spike loss keeps rewarding larger
+    gaps between output spike times, which the network buys by firing less (measured on
+    Yin-Yang with the paper's table: hidden weights drift from mean 1.5 to 0.5, hidden neurons
+    and then outputs fall silent and test accuracy collapses after epoch ~140). The bump only
+    acts on neurons at the edge of silence.
+    """
+
+    value: float
+    hidden_min_firing: float
+    output_min_firing: float
+
+    def __post_init__(self) -> None:
+        if not self.value > 0:
+            raise SnnDeployError(f"weight bump value must be positive, got {self.value}")
+        for name in ("hidden_min_firing", "output_min_firing"):
+            if not 0.0 <= getattr(self, name) <= 1.0:
+                raise SnnDeployError(f"weight bump {name} is a fraction of samples in [0, 1], got {getattr(self, name)}")
+
+    def apply(self, network: FPNetwork) -> int:
+        """Bump the silent neurons of the network's last forward pass; returns how many."""
+        counts = network.last_stats.get("spike_counts")
+        if counts is None:
+            raise SnnDeployError("weight bump: the network has not run a forward pass yet")
+        bumped = 0
+        with torch.no_grad():
+            for index, (weight, layer_counts) in enumerate(zip(network.weights, counts)):
+                least = self.output_min_firing if index == len(counts) - 1 else self.hidden_min_firing
+                silent = torch.from_numpy((layer_counts > 0).mean(axis=0) < least).to(weight.device)
+                weight[:, silent] += self.value
+                bumped += int(silent.sum())
+        return bumped
+
+    def attach(self, network: FPNetwork, optimizer: torch.optim.Optimizer):
+        """Apply after every `optimizer.step()`; returns the hook's removable handle."""
+        return optimizer.register_step_post_hook(lambda *_: self.apply(network))
+
+
+@dataclass(frozen=True)
 class FPPreset:
     """Hyper-parameters of one task (paper 001 appendix tables)."""
 
@@ -47,6 +93,7 @@ class FPPreset:
     no_spike_time: float
     max_hidden_spikes: int = 16
     dataset_options: dict = field(default_factory=dict)
+    weight_bump: WeightBump | None = None
 
 
 PRESETS: dict[str, FPPreset] = {
@@ -56,9 +103,11 @@ PRESETS: dict[str, FPPreset] = {
     # Table 2: 4-10-3, T = 16
     "iris": FPPreset(IrisDataset, (10,), 1.0, 0.9, 1.0, ((3.0, 1.0),), (2.0, 0.1), 0.05, 0.1, 1.0, 1.0,
                      None, 200, 32.0),
-    # Table 3: 5-150-3, t_early 0.15, T 2.0, t_bias 0.9, minibatch 150, 300 epochs
+    # Table 3: 5-150-3, t_early 0.15, T 2.0, t_bias 0.9, minibatch 150, 300 epochs; plus a weight
+    # bump (not in the paper): without it exact gradients let hidden neurons and then outputs
+    # fall silent (seed 0: 93.9 % at epoch 140, 81.8 % at 300); with it 95.4 % at 300
     "yinyang": FPPreset(YinYangDataset, (150,), 0.999, 1.0, 1.0, ((1.5, 0.8),), (2.0, 0.1), 0.0005,
-                        0.005, 0.2, 1.0, 150, 300, 4.0),
+                        0.005, 0.2, 1.0, 150, 300, 4.0, weight_bump=WeightBump(0.0005, 0.02, 1.0)),
 }
 
 
@@ -120,6 +169,8 @@ def train_fp(
     torch.manual_seed(seed)
     network = build_network(preset, train_times.shape[1], train_set.num_classes, seed)
     optimizer = torch.optim.Adam(network.parameters(), lr=preset.learning_rate, betas=(0.9, 0.999), eps=1e-8)
+    if preset.weight_bump is not None:
+        preset.weight_bump.attach(network, optimizer)
     batch = preset.batch_size or len(train_labels)
     loss_fn = preset_loss(preset)
     history = []

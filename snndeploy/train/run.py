@@ -18,7 +18,7 @@ number of processes continues the same optimisation.
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import Optional
 
@@ -161,7 +161,8 @@ def fp_preset_options(data: str) -> dict:
 
     Keys: fp_alpha, fp_beta, spike_threshold (ϑ), hidden_weights (one (mean, std) per preset
     hidden layer), output_weights, fp_max_spikes, fp_tau0, fp_tau1, fp_gamma, fp_no_spike_time,
-    lr, batch_size (None: the whole training split in one batch), epochs and dataset_options.
+    lr, batch_size (None: the whole training split in one batch), epochs, dataset_options and,
+    where the preset has one, fp_weight_bump.
     `snndeploy train --trainer fp` takes each of them that the command line does not give.
     """
     from snndeploy.fp import PRESETS
@@ -176,7 +177,20 @@ def fp_preset_options(data: str) -> dict:
             "fp_tau1": preset.tau1, "fp_gamma": preset.gamma,
             "fp_no_spike_time": preset.no_spike_time, "lr": preset.learning_rate,
             "batch_size": preset.batch_size, "epochs": preset.epochs,
-            "dataset_options": dict(preset.dataset_options)}
+            "dataset_options": dict(preset.dataset_options),
+            **({"fp_weight_bump": (preset.weight_bump.value, preset.weight_bump.hidden_min_firing,
+                                   preset.weight_bump.output_min_firing)}
+               if preset.weight_bump is not None else {})}
+
+
+def _weight_bump(triple: Optional[tuple]):
+    """`snndeploy.fp.WeightBump` from (value, hidden_min_firing, output_min_firing); None when not
+    given or value 0."""
+    from snndeploy.fp import WeightBump
+
+    if triple is None or float(triple[0]) == 0.0:
+        return None
+    return WeightBump(*map(float, triple))
 
 
 def _check_fp_combination(source: str, loss: Optional[str], neuron: str, spike_fn: str,
@@ -279,7 +293,8 @@ def run_training(source: str, out: "str | Path", *, data: str = "digits",
                  fp_alpha: Optional[float] = None, fp_beta: Optional[float] = None,
                  fp_max_spikes: Optional[int] = None, fp_tau0: Optional[float] = None,
                  fp_tau1: Optional[float] = None, fp_gamma: Optional[float] = None,
-                 fp_no_spike_time: Optional[float] = None, dataset_options: Optional[dict] = None,
+                 fp_no_spike_time: Optional[float] = None, fp_weight_bump: Optional[tuple] = None,
+                 dataset_options: Optional[dict] = None,
                  progress: bool = True) -> TrainingRun:
     """Train `source` (architecture string or model .py file) on dataset `data`; checkpoints,
     metrics and the learning curve go to `out`. `limit` keeps the first samples of each split;
@@ -304,7 +319,9 @@ def run_training(source: str, out: "str | Path", *, data: str = "digits",
     `hidden_weights` (one (mean, std) for all hidden layers or a list with one per hidden layer)
     and `output_weights`, at most `fp_max_spikes` spikes per hidden neuron; loss `fp_tau0`,
     `fp_tau1`, `fp_gamma`, `fp_no_spike_time` (silent outputs count as firing then). All of them
-    must be given: `fp_preset_options(data)` holds the paper's values for xor, iris and yinyang
+    must be given; `fp_weight_bump` = (value, hidden_min_firing, output_min_firing) of a
+    `snndeploy.fp.WeightBump` applied after every step (None or value 0: none).
+    `fp_preset_options(data)` holds the paper's values for xor, iris and yinyang
     (`snndeploy train --trainer fp` takes those the command line leaves out).
     `loss` defaults to sum-ce for the other backends."""
     out = Path(out)
@@ -340,6 +357,7 @@ def run_training(source: str, out: "str | Path", *, data: str = "digits",
                              + (f" ({', '.join(sorted(shared))} also --trainer fp)" if shared else ""))
     fp_only = [flag for key, flag in FP_FLAGS.items()
                if key.startswith("fp_") and fp_values[key] is not None]
+    fp_only += ["--fp-weight-bump"] if fp_weight_bump is not None else []
     if fp_only and not is_fp:
         raise SnnDeployError(f"{', '.join(fp_only)}: FP options, they need --trainer fp")
     if not (is_eventprop or is_fp) and loss not in LOSSES:
@@ -351,7 +369,7 @@ def run_training(source: str, out: "str | Path", *, data: str = "digits",
     train_set = get_dataset(data, "train", **data_options)
     test_set = get_dataset(data, "test", **data_options)
     feature_shape = _feature_shape(train_set)
-    fp_loss = None
+    fp_loss = bump = None
     if is_eventprop:
         tau_syn = EVENTPROP_DEFAULT_TAU_SYN if tau_syn is None else tau_syn
         step_ms = EVENTPROP_DEFAULT_STEP_MS if step_ms is None else step_ms
@@ -363,6 +381,7 @@ def run_training(source: str, out: "str | Path", *, data: str = "digits",
         feature_shape = feature_shape or (len(train_set[0][0]),)
     elif is_fp:
         neuron_options, fp_loss = _fp_options(data, fp_sizes, feature_shape, fp_values)
+        bump = _weight_bump(fp_weight_bump)
         feature_shape = (len(train_set[0][0]),)
     else:
         neuron_options = {"spike_threshold": spike_threshold, "spike_fn": spike_fn}
@@ -394,10 +413,15 @@ def run_training(source: str, out: "str | Path", *, data: str = "digits",
                    "spike_threshold": spike_threshold, "tau_mem": tau_mem, "spike_fn": spike_fn,
                    "bias": bias, "qat": qat, "init": None if initial is None else str(initial.path),
                    **({"tau_syn": tau_syn, "step_ms": step_ms, "steps": steps} if is_eventprop else {}),
-                   **({"fp_network": neuron_options, "fp_loss": fp_loss} if is_fp else {})}
+                   **({"fp_network": neuron_options, "fp_loss": fp_loss,
+                       "fp_weight_bump": None if bump is None else asdict(bump)}
+                      if is_fp else {})}
         trained = wrap_model(model.to(torch_device), context)
+        optimizer = torch.optim.Adam(trained.parameters(), lr=lr)
+        if bump is not None:
+            bump.attach(model, optimizer)
         history = fit(trained, make_sharded_loader(train_set, local_batch, context, seed=seed),
-                      loss_fn, epochs, lr=lr, device=torch_device,
+                      loss_fn, epochs, optimizer=optimizer, device=torch_device,
                       val_loader=make_loader(test_set, batch_size, shuffle=False), seed=seed,
                       checkpoint_dir=out, resume=resume, progress=progress, model_spec=spec,
                       options=options, distributed=context)
