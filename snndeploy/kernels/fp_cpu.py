@@ -56,20 +56,35 @@ def _solve_monotone(a, b, lo, hi, alpha, beta, theta):
 
 @numba.njit(**_jit)
 def _next_crossing(a, b, length, alpha, beta, theta):
-    """First s in [0, length] with V(s) >= ϑ, or inf (bracket rule of snndeploy.fp.simulate)."""
+    """(s, e^{−α·length}, e^{−β·length}): s the first point of [0, length] with V(s) >= ϑ, or inf
+    (bracket rule of snndeploy.fp.simulate). The two decay factors (0 for an infinite length)
+    let the caller move the state to the interval's end without computing them again.
+
+    The critical point s* is looked for only when the slopes at the two ends have opposite
+    signs: V' has at most one zero, so otherwise V is monotone on the interval.
+    """
+    finite = math.isfinite(length)
+    e_alpha = math.exp(-alpha * length) if finite else 0.0
+    e_beta = math.exp(-beta * length) if finite else 0.0
     if a + b >= theta:
-        return 0.0
-    ratio = -beta * b / (alpha * a)
+        return 0.0, e_alpha, e_beta
+    start_slope = -alpha * a - beta * b
+    if finite:
+        end_slope = -alpha * a * e_alpha - beta * b * e_beta
+    else:  # the sign of V' for large s: the slower exponential's term
+        end_slope = -a if alpha < beta else -b
     inner = False
     s_star = 0.0
-    if ratio > 0.0 and math.isfinite(ratio):
-        s_star = math.log(ratio) / (beta - alpha)
-        inner = s_star > 0.0 and s_star < length
+    if (start_slope > 0.0) != (end_slope > 0.0) and start_slope != 0.0 and end_slope != 0.0:
+        ratio = -beta * b / (alpha * a)
+        if ratio > 0.0 and math.isfinite(ratio):
+            s_star = math.log(ratio) / (beta - alpha)
+            inner = s_star > 0.0 and s_star < length
     if inner and _potential(a, b, s_star, alpha, beta) >= theta:
-        return _solve_monotone(a, b, 0.0, s_star, alpha, beta, theta)
-    if not math.isfinite(length) or _potential(a, b, length, alpha, beta) < theta:
-        return math.inf
-    return _solve_monotone(a, b, s_star if inner else 0.0, length, alpha, beta, theta)
+        return _solve_monotone(a, b, 0.0, s_star, alpha, beta, theta), e_alpha, e_beta
+    if not finite or a * e_alpha + b * e_beta < theta:
+        return math.inf, e_alpha, e_beta
+    return _solve_monotone(a, b, s_star if inner else 0.0, length, alpha, beta, theta), e_alpha, e_beta
 
 
 @numba.njit(parallel=True, **_jit)
@@ -93,23 +108,26 @@ def simulate_layer_kernel(event_times, event_source, n_events, weights, alpha, b
             fired = 0
             for event in range(events + 1):
                 t_end = event_times[sample, event] if event < events else t_max
-                while fired < max_spikes:
+                decay_alpha = decay_beta = 1.0
+                while True:
                     length = t_end - t_ref
-                    s = _next_crossing(a, b, length, alpha, beta, theta)
+                    s, decay_alpha, decay_beta = _next_crossing(a, b, length, alpha, beta, theta)
                     if not s < length:
                         break
                     t_spike = t_ref + s
                     out[sample, neuron, fired] = t_spike
                     fired += 1
+                    if fired >= max_spikes:
+                        break
                     a *= math.exp(-alpha * s)
                     b = b * math.exp(-beta * s) - theta
                     t_ref = t_spike
                 if event == events or fired >= max_spikes:
                     break  # later inputs cannot change spikes already fired
-                step = t_end - t_ref
-                a *= math.exp(-alpha * step)
-                b *= math.exp(-beta * step)
-                t_ref += step
+                # decay to the event (the factors of the last search, over the same length)
+                a *= decay_alpha
+                b *= decay_beta
+                t_ref += t_end - t_ref
                 w = weights[event_source[sample, event], neuron]
                 a += w * input_gain
                 b -= w * input_gain
