@@ -86,5 +86,7 @@ def test_unknown_engine_and_simplification_on_the_compiled_engine_are_refused():
     layers = simulate_network(inputs, weights, PARAMS, [4, 1])
     with pytest.raises(SnnDeployError, match="engine='numpy'"):
         network_gradients(inputs, layers, weights, PARAMS, keep_all_terms=False, engine="numba")
+    with pytest.raises(SnnDeployError, match="max_spikes must be at least 1"):
+        simulate_network(inputs, weights, PARAMS, [0, 1])
     with pytest.raises(SnnDeployError, match="unknown FP engine"):
         FPNetwork([3, 4, 2], PARAMS, hidden_init=[(1.0, 0.1)], output_init=(1.0, 0.1), engine="gpu")

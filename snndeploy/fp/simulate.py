@@ -232,6 +232,8 @@ def simulate_layer(
 ) -> LayerSpikes:
     """Spike times of a layer: input_times (B, N_in, S_in) (+inf padding), weights (N_in, N)."""
     check_engine(engine)
+    if max_spikes < 1:
+        raise SnnDeployError(f"FP layer: max_spikes must be at least 1, got {max_spikes}")
     if weights.shape[0] != input_times.shape[1]:
         raise SnnDeployError(
             f"FP layer: weights have {weights.shape[0]} inputs but the input spikes "
