@@ -5,7 +5,9 @@
     result.history[-1]["test_acc"], result.network
 
 A preset fixes the network (sizes, α, β, ϑ, init), the data set and its encoding, the loss
-(τ0, τ1, γ) and Adam (learning rate, betas (0.9, 0.999), eps 1e-8) as in the paper's tables.
+(τ0, τ1, γ) and Adam (learning rate, betas (0.9, 0.999), eps 1e-8) as in the paper's tables;
+where a preset departs from its table, its comment says what, why and the measured effect
+("iris_table2" keeps Table 2 exactly as printed).
 Full-batch tasks (XOR, Iris) use one step per epoch; Yin-Yang uses minibatches of 150 shuffled
 with `numpy.random.default_rng(seed + epoch)`.
 """
@@ -24,7 +26,7 @@ from snndeploy.data.xor import XorDataset
 from snndeploy.data.yinyang import YinYangDataset
 from snndeploy.errors import SnnDeployError
 from snndeploy.fp.network import FirstSpikeTimeLoss, FPNetwork, predict
-from snndeploy.fp.simulate import NeuronParameters
+from snndeploy.fp.simulate import DEFAULT_ENGINE, NeuronParameters
 
 
 @dataclass(frozen=True)
@@ -100,9 +102,30 @@ PRESETS: dict[str, FPPreset] = {
     # Table 1: 2-4-2, inputs at 0.0 / 2.0 (+ bias spike at 0.0, see snndeploy.data.xor)
     "xor": FPPreset(XorDataset, (4,), 1.0, 0.99, 1.0, ((3.0, 1.0),), (2.0, 0.1), 0.1, 0.2, 0.1, 1.0,
                     None, 100, 4.0),
-    # Table 2: 4-10-3, T = 16
-    "iris": FPPreset(IrisDataset, (10,), 1.0, 0.9, 1.0, ((3.0, 1.0),), (2.0, 0.1), 0.05, 0.1, 1.0, 1.0,
-                     None, 200, 32.0),
+    # Table 2 (4-10-3) with its time scale fixed, run as 5-10-3 (4 features + a reference spike).
+    # Kept: α 1, β 0.9, ϑ 1, 10 hidden, output init (2.0, 0.1), γ 0.1, Adam, full batch.
+    # Changed, because Table 2 as printed ("iris_table2") ends at 66.7 % for 4 of 5 seeds
+    # (γ e^{f/τ1} ≈ 1e6 at f ≈ 16 swamps the loss) and with γ = 0 stalls at 84 % train:
+    # - encoding horizon T 16 -> 4 (t_max): a PSP peaks 1.05 after its input and decays with
+    #   τ ≈ 1, so at T = 16 a neuron integrates one or two of the four features;
+    # - reference spike at t_bias 1.8 (0.45 T, where Table 3 puts Yin-Yang's 0.9 of T = 2):
+    #   without one the network only sees differences between the feature spike times;
+    # - loss times scaled with T: τ0 1 -> 0.25 (Table 2's τ0 / T), τ1 1 -> 2 (Tables 1 and 3's
+    #   τ1 / T = 1/2), silent outputs at 2 T = 8 (as before, 32 = 2·16);
+    # - hidden init (3.0, 1.0) -> (1.5, 0.8) (Table 3's) and learning rate 0.05 -> 0.01, 400 epochs.
+    # Measured (train_fp, split 0, seeds 0-4, 400 epochs), train / test %: this preset
+    # 98.5 / 92.0 ± 1.8; a 1-NN on the same split gets 90 % test. One change back at a time:
+    # no reference 81.3 / 80.0 ± 10.3, reference at 0.0 90.2 / 85.3 ± 14.3, γ 0 73.8 / 69.3 ± 10.9
+    # (outputs fall silent: exact gradients give a silent neuron nothing, γ keeps the label
+    # firing), τ1 1 93.3 / 82.0 ± 4.5, τ0 1 96.8 / 89.3 ± 1.5, hidden init (3, 1) 96.8 / 88.7 ± 3.0,
+    # lr 0.05 98.5 / 90.0 ± 2.4 (then drifts towards silence), T 16 with every time above scaled
+    # by 4 93.2 / 84.7 ± 3.0, and so without the reference 82.5 / 78.7 ± 6.1.
+    "iris": FPPreset(IrisDataset, (10,), 1.0, 0.9, 1.0, ((1.5, 0.8),), (2.0, 0.1), 0.01, 0.1, 0.25, 2.0,
+                     None, 400, 8.0, dataset_options={"t_max": 4.0, "t_bias": 1.8}),
+    # Table 2 exactly as printed: 4-10-3, T = 16, no reference spike (kept to reproduce the paper's
+    # setting; see "iris" for why it does not train)
+    "iris_table2": FPPreset(IrisDataset, (10,), 1.0, 0.9, 1.0, ((3.0, 1.0),), (2.0, 0.1), 0.05, 0.1, 1.0,
+                            1.0, None, 200, 32.0),
     # Table 3: 5-150-3, t_early 0.15, T 2.0, t_bias 0.9, minibatch 150, 300 epochs; plus a weight
     # bump (not in the paper): without it exact gradients let hidden neurons and then outputs
     # fall silent (seed 0: 93.9 % at epoch 140, 81.8 % at 300); with it 95.4 % at 300
@@ -117,8 +140,9 @@ class FPResult:
     history: list[dict]
 
 
-def build_network(preset: FPPreset, n_inputs: int, n_classes: int, seed: int) -> FPNetwork:
-    """The preset's network with the paper's normal initialisation, seeded."""
+def build_network(preset: FPPreset, n_inputs: int, n_classes: int, seed: int,
+                  engine: str = DEFAULT_ENGINE) -> FPNetwork:
+    """The preset's network with the paper's normal initialisation, seeded; `engine` as FPNetwork's."""
     return FPNetwork(
         [n_inputs, *preset.hidden_sizes, n_classes],
         NeuronParameters(preset.alpha, preset.beta, preset.theta),
@@ -126,6 +150,7 @@ def build_network(preset: FPPreset, n_inputs: int, n_classes: int, seed: int) ->
         output_init=preset.output_init,
         max_spikes=[preset.max_hidden_spikes] * len(preset.hidden_sizes) + [1],
         seed=seed,
+        engine=engine,
     )
 
 
@@ -150,11 +175,13 @@ def train_fp(
     seed: int = 0,
     log: Callable[[dict], None] | None = None,
     evaluate_every: int = 1,
+    engine: str = DEFAULT_ENGINE,
     **overrides,
 ) -> FPResult:
     """Train the preset's network on its train split, evaluating on its test split.
 
-    `overrides` replace preset fields (e.g. learning_rate=0.01). History rows: epoch, loss,
+    `overrides` replace preset fields (e.g. learning_rate=0.01; dataset_options replaces the
+    preset's dict as a whole). `engine`: FPNetwork's simulation engine. History rows: epoch, loss,
     train_acc, test_acc (every `evaluate_every` epochs, else None), seconds (training only).
     """
     if isinstance(preset, str):
@@ -167,7 +194,7 @@ def train_fp(
     train_times, train_labels = train_set.tensors()
     test_times, test_labels = test_set.tensors()
     torch.manual_seed(seed)
-    network = build_network(preset, train_times.shape[1], train_set.num_classes, seed)
+    network = build_network(preset, train_times.shape[1], train_set.num_classes, seed, engine)
     optimizer = torch.optim.Adam(network.parameters(), lr=preset.learning_rate, betas=(0.9, 0.999), eps=1e-8)
     if preset.weight_bump is not None:
         preset.weight_bump.attach(network, optimizer)
