@@ -77,7 +77,7 @@ def test_trainer_and_backend_are_one_option(tmp_path):
 def test_preset_supplies_every_hyper_parameter_the_command_line_leaves_out(tmp_path):
     preset = PRESETS["iris"]
     out = tmp_path / "iris"
-    result = train_json("4-10-3", "--data", "iris", "--trainer", "fp", "--epochs", "1",
+    result = train_json("5-10-3", "--data", "iris", "--trainer", "fp", "--epochs", "1",
                         "--out", str(out))
     document = stored(out, 1)
     network, options = document["model"]["neuron_options"], document["options"]
@@ -94,7 +94,7 @@ def test_preset_supplies_every_hyper_parameter_the_command_line_leaves_out(tmp_p
 
 def test_explicit_options_override_the_preset(tmp_path):
     out = tmp_path / "iris"
-    result = train_json("4-10-3", "--data", "iris", "--trainer", "fp", "--epochs", "1",
+    result = train_json("5-10-3", "--data", "iris", "--trainer", "fp", "--epochs", "1",
                         "--limit", "40", "--fp-alpha", "2.0", "--threshold", "1.5",
                         "--hidden-weights", "1.0", "0.5", "--output-weights", "1.5", "0.2",
                         "--fp-max-spikes", "3", "--fp-gamma", "0.5", "--fp-no-spike-time", "20",
@@ -107,7 +107,7 @@ def test_explicit_options_override_the_preset(tmp_path):
     assert options["fp_loss"] == {"tau0": PRESETS["iris"].tau0, "tau1": PRESETS["iris"].tau1,
                                   "gamma": 0.5, "no_spike_time": 20.0}
     assert options["lr"] == 0.01 and options["batch_size"] == 16
-    assert options["data_options"] == {"limit": 40}
+    assert options["data_options"] == {"t_max": 4.0, "t_bias": 1.8, "limit": 40}
     assert set(result["fp_preset"]) == {"fp_beta", "fp_tau0", "fp_tau1", "dataset_options"}
     network = load_model(out)
     assert network.max_spikes == [3, 1] and network.params.alpha == 2.0
@@ -134,7 +134,7 @@ def test_per_hidden_layer_weight_inits(tmp_path):
 
 def test_evaluate_reloads_the_checkpoint_with_the_same_accuracy(tmp_path):
     out = tmp_path / "iris"
-    trained = train_json("4-10-3", "--data", "iris", "--trainer", "fp", "--epochs", "2",
+    trained = train_json("5-10-3", "--data", "iris", "--trainer", "fp", "--epochs", "2",
                          "--out", str(out))
     result = run_cli("evaluate", str(out), "--json")
     assert result.exit_code == 0, result.output

@@ -139,7 +139,7 @@ def command(ctx: click.Context, source: str, as_json: bool, **options) -> None:
       snndeploy train 5-100-3 --data yinyang --backend eventprop --loss first_spike
         --tau-mem 2 --tau-syn 0.5 --step-ms 0.05 --steps 80 --hidden-weights 1.5 1.5
         --output-weights 0.3 0.3 --lr 5e-3 --out runs/yinyang
-      snndeploy train 4-10-3 --data iris --trainer fp --out runs/iris-fp
+      snndeploy train 5-10-3 --data iris --trainer fp --out runs/iris-fp
       snndeploy train 5-150-3 --data yinyang --trainer fp --epochs 20 --out runs/yinyang-fp
       torchrun --standalone --nproc_per_node 2 "$(which snndeploy)" train
         34x34x2-8c3-2p-16c3-2p-10 --batch-size 32 --out runs/ddp
