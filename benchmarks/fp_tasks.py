@@ -9,7 +9,8 @@
 Each seed trains the preset's network (`snndeploy.fp.PRESETS`, paper tables 1-3) and reports the
 test accuracy after the last epoch and the best one seen (evaluated every --evaluate-every
 epochs), the number of epochs (= steps for full-batch tasks) until the first evaluation at 100 %,
-then mean ± std over seeds and the mean training time per epoch (this machine, one
+for presets with a validation split (Yin-Yang) the test accuracy at the evaluated epoch of best
+validation accuracy ("selected"), then mean ± std over seeds and the mean training time per epoch (this machine, one
 process, OMP_NUM_THREADS as set by the caller; --engine numpy times the reference engine).
 The seed initialises the weights only: the data split is the preset's (--data changes it for
 every seed alike). As a yardstick for how hard the split is, the summary also gives the test
@@ -85,6 +86,8 @@ def main() -> None:
             "final_test_acc": evaluated[-1]["test_acc"],
             "best_test_acc": max(h["test_acc"] for h in evaluated),
             "final_train_acc": evaluated[-1]["train_acc"],
+            **({"selected_epoch": result.selected["epoch"] + 1, "selected_val_acc": result.selected["val_acc"],
+                "selected_test_acc": result.selected["test_acc"]} if result.selected else {}),
             "first_epoch_at_100_percent": next(
                 (h["epoch"] + 1 for h in evaluated if h["test_acc"] == 1.0), None),
             "seconds_per_epoch": statistics.mean(h["seconds"] for h in result.history),
@@ -104,6 +107,9 @@ def main() -> None:
         "final_test_acc_std": statistics.stdev(finals) if len(finals) > 1 else 0.0,
         "final_train_acc_mean": statistics.mean(r["final_train_acc"] for r in rows),
         "seeds_at_100_percent": sum(f == 1.0 for f in finals),
+        **({"selected_test_acc_mean": statistics.mean(r["selected_test_acc"] for r in rows),
+            "selected_test_acc_std": statistics.stdev(r["selected_test_acc"] for r in rows) if len(rows) > 1 else 0.0}
+           if all("selected_test_acc" in r for r in rows) else {}),
         "nearest_neighbour_test_acc": nearest_neighbour_accuracy(train_times, train_labels, test_times,
                                                                  test_labels),
         "seconds_per_epoch": statistics.mean(r["seconds_per_epoch"] for r in rows),

@@ -79,3 +79,13 @@ def test_weight_bump_raises_exactly_the_incoming_weights_of_neurons_at_the_edge_
     for bad in ((0.0, 0.1, 0.1), (0.1, -0.1, 0.5), (0.1, 0.5, 1.5)):
         with pytest.raises(SnnDeployError, match="weight bump"):
             WeightBump(*bad)
+
+
+def test_yinyang_picks_the_reported_epoch_on_the_validation_split_not_the_test_split():
+    result = train_fp("yinyang", epochs=3, seed=0, dataset_options={"size": 60}, batch_size=20)
+    rows = result.history
+    assert all(row["val_acc"] is not None for row in rows)
+    assert result.selected is max(rows, key=lambda row: row["val_acc"])  # first of equal maxima
+    assert set(result.selected_state) == set(result.network.state_dict())
+    no_validation = train_fp("xor", epochs=2, seed=0)
+    assert no_validation.selected is None and "val_acc" not in no_validation.history[0]
