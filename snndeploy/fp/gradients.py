@@ -40,6 +40,7 @@ import numpy as np
 
 from snndeploy.errors import SnnDeployError
 from snndeploy.fp.simulate import DEFAULT_ENGINE, LayerSpikes, NeuronParameters, check_engine
+from snndeploy.kernels.fp_cpu import layer_derivatives_kernel
 
 MIN_RELATIVE_SLOPE = 1e-10
 
@@ -149,8 +150,6 @@ def _layer_derivatives_numpy(times, spikes, w, p, previous, keep_all_terms):
 
 def _layer_derivatives_numba(times, spikes, w, p, previous, keep_all_terms):
     """Compiled engine (`snndeploy.kernels.fp_cpu`): same rules and layout as the reference."""
-    from snndeploy.kernels.fp_cpu import layer_derivatives_kernel
-
     if not keep_all_terms:
         raise SnnDeployError(
             "the public code's simplification (keep_all_terms=False) exists in the numpy reference "

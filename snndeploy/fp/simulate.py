@@ -40,9 +40,9 @@ from dataclasses import dataclass
 import numpy as np
 
 from snndeploy.errors import SnnDeployError
+# one root-finder budget and tolerance for both engines
+from snndeploy.kernels.fp_cpu import MAX_ROOT_ITERATIONS, ROOT_TOLERANCE, simulate_layer_kernel
 
-MAX_ROOT_ITERATIONS = 200
-ROOT_TOLERANCE_EPS = 4.0
 
 
 @dataclass(frozen=True)
@@ -103,7 +103,7 @@ def _solve_monotone(a, b, lo, hi, p: NeuronParameters) -> np.ndarray:
         inside = (slope > 0) & (newton > lo) & (newton < hi)
         x_next = np.where(inside, newton, 0.5 * (lo + hi))
         done = (value == 0) | (
-            np.abs(x_next - x) <= ROOT_TOLERANCE_EPS * np.finfo(float).eps * np.maximum(np.abs(x), 1.0)
+            np.abs(x_next - x) <= ROOT_TOLERANCE * np.maximum(np.abs(x), 1.0)
         )
         x_next = np.where(value == 0, x, x_next)
         result[pending[done]] = x_next[done]
@@ -195,8 +195,6 @@ def simulate_layer_numba(
     input_times: np.ndarray, weights: np.ndarray, params: NeuronParameters, max_spikes: int, t_max: float
 ) -> tuple[np.ndarray, np.ndarray]:
     """Compiled engine (`snndeploy.kernels.fp_cpu`): same rules and outputs as the numpy one."""
-    from snndeploy.kernels.fp_cpu import simulate_layer_kernel
-
     batch = input_times.shape[0]
     event_times, event_source, valid = _sorted_events(input_times, t_max)
     out = np.full((batch, weights.shape[1], max_spikes), np.inf)
