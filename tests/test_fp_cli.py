@@ -59,7 +59,7 @@ def test_train_fp_on_xor_writes_checkpoint_and_metrics_and_reports_accuracy(tmp_
     assert all(weight.dtype == torch.float64 for weight in network.weights)
     human = run_cli("train", *XOR, "--epochs", "1", "--out", str(tmp_path / "human"), quiet=False)
     assert human.exit_code == 0, human.output
-    assert "fp preset xor (paper 001): --fp-alpha 1.0, --fp-beta 0.99," in human.stdout
+    assert "fp preset xor (snndeploy.fp.PRESETS): --fp-alpha 1.0, --fp-beta 0.99," in human.stdout
     assert "--batch-size full-split, --epochs" not in human.stdout  # --epochs was given
     assert "test accuracy" in human.stdout
 
@@ -148,8 +148,11 @@ def test_evaluate_reloads_the_checkpoint_with_the_same_accuracy(tmp_path):
 
 def test_resume_continues_bit_identically(tmp_path):
     # yinyang minibatches: the shuffled order of epoch 2 must survive the restart too
-    args = ["5-8-3", "--data", "yinyang", "--trainer", "fp", "--limit", "30", "--batch-size", "10"]
+    # low output weights and a strong bump: the bump acts in every step, so resume must carry it
+    args = ["5-8-3", "--data", "yinyang", "--trainer", "fp", "--limit", "30", "--batch-size", "10",
+            "--output-weights", "0.05", "0.01", "--fp-weight-bump", "0.05", "0.5", "1.0"]
     straight = train_json(*args, "--epochs", "2", "--out", str(tmp_path / "straight"))
+    train_json(*args[:-4], "--fp-weight-bump", "0", "0", "0", "--epochs", "2", "--out", str(tmp_path / "off"))
     train_json(*args, "--epochs", "1", "--out", str(tmp_path / "split"))
     resumed = train_json(*args, "--epochs", "2", "--resume", "--out", str(tmp_path / "split"))
     first = tensors(tmp_path / "straight" / "epoch-0002.safetensors")
@@ -157,6 +160,8 @@ def test_resume_continues_bit_identically(tmp_path):
     assert first.keys() == second.keys() and any(k.startswith("optimizer/") for k in first)
     assert all(torch.equal(first[k], second[k]) for k in first)
     assert resumed["train_loss"] == straight["train_loss"]
+    without_bump = tensors(tmp_path / "off" / "epoch-0002.safetensors")
+    assert not torch.equal(first["model/weights.1"], without_bump["model/weights.1"])
     changed = run_cli("train", *args, "--epochs", "3", "--resume", "--fp-gamma", "0.3",
                       "--out", str(tmp_path / "split"))
     assert changed.exit_code == 1 and "fp_loss" in str(changed.exception)
@@ -179,6 +184,8 @@ def test_resume_continues_bit_identically(tmp_path):
     (["2312-10", "--data", "digits", "--limit", "4", "--trainer", "fp"],
      "dataset 'digits' gives frames"),
     (["model.py", "--data", "xor", "--trainer", "fp"], "not from the model file model.py"),
+    (["3-4-2", "--data", "xor", "--trainer", "fp", "--fp-no-spike-time", "nan"],
+     "--fp-no-spike-time: values must be finite numbers"),
 ])
 def test_bad_input_is_refused_naming_the_culprit(tmp_path, args, message):
     out = tmp_path / "run"

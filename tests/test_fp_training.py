@@ -71,7 +71,6 @@ def test_weight_bump_raises_exactly_the_incoming_weights_of_neurons_at_the_edge_
     expected_output[:, 0] += 0.25
     assert torch.equal(net.weights[0].detach(), expected_hidden)
     assert torch.equal(net.weights[1].detach(), expected_output)
-    # a neuron firing on 5 of 6 samples (0.83) is bumped only when the minimum is above that
     # counts are those of the last forward: hidden 1 and output 0 silent on all 6 samples
     assert WeightBump(0.25, 0.0, 1.0).apply(net) == 1  # output 0 only
     assert WeightBump(0.25, 0.5, 0.0).apply(net) == 1  # hidden 1 only
@@ -89,3 +88,20 @@ def test_yinyang_picks_the_reported_epoch_on_the_validation_split_not_the_test_s
     assert set(result.selected_state) == set(result.network.state_dict())
     no_validation = train_fp("xor", epochs=2, seed=0)
     assert no_validation.selected is None and "val_acc" not in no_validation.history[0]
+
+
+def test_weight_bump_threshold_is_strict_fewer_than_the_fraction():
+    import numpy as np
+
+    from snndeploy.fp import FPNetwork, NeuronParameters, WeightBump
+
+    net = FPNetwork([3, 4, 2], NeuronParameters(1.0, 0.5), hidden_init=[(2.0, 0.1)], output_init=(1.5, 0.1), seed=0)
+    hidden = np.ones((6, 4), dtype=np.int64)
+    hidden[:3, 2] = 0  # hidden neuron 2 fires on 3 of 6 samples: fraction 0.5
+    net.last_stats["spike_counts"] = [hidden, np.ones((6, 2), dtype=np.int64)]
+    before = net.weights[0].detach().clone()
+    assert WeightBump(0.1, 0.5, 0.0).apply(net) == 0  # 0.5 is not fewer than 0.5
+    assert torch.equal(net.weights[0].detach(), before)
+    assert WeightBump(0.1, 0.51, 0.0).apply(net) == 1
+    assert torch.equal(net.weights[0].detach()[:, 2], before[:, 2] + 0.1)
+    assert torch.equal(net.weights[0].detach()[:, [0, 1, 3]], before[:, [0, 1, 3]])

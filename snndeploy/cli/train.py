@@ -41,15 +41,15 @@ POSITIVE = click.FloatRange(min=0, min_open=True)
                    "has its own first-spike-time loss (--fp-tau0 ...).")
 @click.option("--epochs", type=click.IntRange(min=1), default=3, show_default=True,
               help="Total epochs (a resumed run continues up to this number; --trainer fp on "
-                   "xor / iris / yinyang: the paper's).")
+                   "xor / iris / yinyang: the preset's).")
 @click.option("--batch-size", type=click.IntRange(min=1), default=32, show_default=True,
               help="Global batch: under torchrun each of N processes takes batch-size / N "
-                   "(--trainer fp: the paper's; xor and iris train on the full split).")
+                   "(--trainer fp: the preset's; xor and iris train on the full split).")
 @click.option("--lr", type=click.FloatRange(min=0, min_open=True), default=1e-3,
-              show_default=True, help="Adam learning rate (--trainer fp: the paper's).")
+              show_default=True, help="Adam learning rate (--trainer fp: the preset's).")
 @click.option("--seed", type=int, default=0, show_default=True)
 @click.option("--threshold", "spike_threshold", type=float, default=1.0, show_default=True,
-              help="Spike threshold of every neuron (--trainer fp: ϑ, the paper's).")
+              help="Spike threshold of every neuron (--trainer fp: ϑ, the preset's).")
 @click.option("--tau-mem", type=float, default=None,
               help="Membrane time constant (lif; eventprop: ms, default 20).")
 @click.option("--tau-syn", type=POSITIVE, default=None,
@@ -122,11 +122,13 @@ def command(ctx: click.Context, source: str, as_json: bool, **options) -> None:
     --trainer fp (same option as --backend) trains a dense network on spike-time
     data (xor, iris, yinyang) with exact gradients propagated forward through the
     event simulation (paper 001), loss: first-spike times. On those datasets every
-    setting not given on the command line is the paper's (snndeploy.fp.PRESETS:
+    setting not given on the command line is the preset's (snndeploy.fp.PRESETS,
+    the paper's tables; iris and yinyang depart from them as their comments say:
     --fp-alpha, --fp-beta, --threshold, --hidden-weights, --output-weights,
     --fp-max-spikes, --fp-tau0, --fp-tau1, --fp-gamma, --fp-no-spike-time,
     --fp-weight-bump, --lr, --batch-size, --epochs); the preset values taken are
-    printed.
+    printed. The test split is reported every epoch; the validation-split epoch
+    selection of yinyang is train_fp's (Python API), not this command's.
 
     Under torchrun it trains data-parallel (gloo on CPU, nccl with --device cuda);
     rank 0 writes the checkpoints and prints the result (docs/distributed.md).
@@ -148,7 +150,7 @@ def command(ctx: click.Context, source: str, as_json: bool, **options) -> None:
     preset = _fp_preset_taken(ctx, options) if options["backend"] == FP else {}
     options.update(preset)
     if preset and not as_json and verbosity >= 0:
-        click.echo(f"fp preset {options['data']} (paper 001): " + _as_flags(ctx, preset))
+        click.echo(f"fp preset {options['data']} (snndeploy.fp.PRESETS): " + _as_flags(ctx, preset))
     run = run_training(source, progress=verbosity >= 0 and not as_json, **options)
     if not run.is_main:
         return

@@ -100,7 +100,7 @@ class FPPreset:
 
 
 PRESETS: dict[str, FPPreset] = {
-    # Table 1: 2-4-2, inputs at 0.0 / 2.0 (+ bias spike at 0.0, see snndeploy.data.xor)
+    # Table 1: 2-4-2, inputs at 0.0 / 2.0 (+ a reference spike at 1.0, see snndeploy.data.xor)
     "xor": FPPreset(XorDataset, (4,), 1.0, 0.99, 1.0, ((3.0, 1.0),), (2.0, 0.1), 0.1, 0.2, 0.1, 1.0,
                     None, 100, 4.0),
     # Table 2 (4-10-3) with its time scale fixed, run as 5-10-3 (4 features + a reference spike).

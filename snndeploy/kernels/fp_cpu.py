@@ -108,7 +108,6 @@ def simulate_layer_kernel(event_times, event_source, n_events, weights, alpha, b
             fired = 0
             for event in range(events + 1):
                 t_end = event_times[sample, event] if event < events else t_max
-                decay_alpha = decay_beta = 1.0
                 while True:
                     length = t_end - t_ref
                     s, decay_alpha, decay_beta = _next_crossing(a, b, length, alpha, beta, theta)

@@ -22,6 +22,7 @@ from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import Optional
 
+import numpy as np
 import torch
 from torch import nn
 
@@ -241,7 +242,7 @@ def _fp_options(data: str, sizes: list[int], feature_shape: tuple, values: dict)
         )
     hidden = values["hidden_weights"]
     hidden_layers = len(sizes) - 2
-    if len(hidden) == 1:
+    if len(hidden) == 1:  # one pair for every hidden layer (none: a preset's pair goes unused)
         hidden = hidden * hidden_layers
     if len(hidden) != hidden_layers:
         raise SnnDeployError(
@@ -256,6 +257,13 @@ def _fp_options(data: str, sizes: list[int], feature_shape: tuple, values: dict)
                "output_init": [float(x) for x in values["output_weights"]],
                "max_hidden_spikes": int(values["fp_max_spikes"])}
     loss = {name: float(values[f"fp_{name}"]) for name in ("tau0", "tau1", "gamma", "no_spike_time")}
+    numbers = {**{f"--fp-{name.replace('_', '-')}": value for name, value in loss.items()},
+               "--fp-alpha": network["alpha"], "--fp-beta": network["beta"], "--threshold": network["theta"],
+               "--output-weights": network["output_init"],
+               "--hidden-weights": [x for pair in network["hidden_init"] for x in pair]}
+    not_finite = [flag for flag, value in numbers.items() if not np.all(np.isfinite(value))]
+    if not_finite:
+        raise SnnDeployError(f"{', '.join(not_finite)}: values must be finite numbers")
     return network, loss
 
 
@@ -419,6 +427,12 @@ def run_training(source: str, out: "str | Path", *, data: str = "digits",
         trained = wrap_model(model.to(torch_device), context)
         optimizer = torch.optim.Adam(trained.parameters(), lr=lr)
         if bump is not None:
+            if context.world_size > 1:
+                # each process would bump from its own share of the batch and the copies drift
+                raise SnnDeployError(
+                    "--fp-weight-bump is not supported under torchrun (several processes); "
+                    "train in one process or pass --fp-weight-bump 0 0 0"
+                )
             bump.attach(model, optimizer)
         history = fit(trained, make_sharded_loader(train_set, local_batch, context, seed=seed),
                       loss_fn, epochs, optimizer=optimizer, device=torch_device,
