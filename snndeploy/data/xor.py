@@ -15,6 +15,7 @@ from __future__ import annotations
 import numpy as np
 
 from snndeploy.data.base import SpikeTimeDataset
+from snndeploy.data.yinyang import latency_encode
 
 CLASSES = ("equal", "different")
 BITS = np.array([[0, 0], [0, 1], [1, 0], [1, 1]])
@@ -33,6 +34,5 @@ class XorDataset(SpikeTimeDataset):
         self.num_classes = len(CLASSES)
         bits = BITS[:limit]
         self.labels = (bits[:, 0] ^ bits[:, 1]).astype(np.int64)
-        times = t_early + bits * (t_late - t_early)
-        self.spike_times = np.concatenate([times, np.full((len(bits), 1), float(t_bias))], axis=1).astype(np.float64)
+        self.spike_times = latency_encode(bits, t_early, t_late, t_bias)
 
