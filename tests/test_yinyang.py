@@ -75,3 +75,18 @@ def test_iris_and_xor_shipped_and_registered():
     assert times.min() >= 0.0 and times.max() <= 16.0
     xor = get_dataset("xor")
     assert xor.labels.tolist() == [0, 1, 1, 0] and xor.spike_times.shape == (4, 3)
+
+
+def test_iris_limit_takes_every_class_in_turn_and_keeps_data_set_order():
+    from snndeploy.data.iris import IrisDataset
+
+    whole = IrisDataset("train")
+    for limit in (1, 2, 3, 5, 7):
+        counts = np.bincount(IrisDataset("train", limit=limit).labels, minlength=3)
+        # classes in turn: the first `limit` of 0, 1, 2, 0, 1, 2, ...
+        assert counts.tolist() == [len(range(c, limit, 3)) for c in range(3)]
+    part = IrisDataset("train", limit=7)  # the first 3, 2 and 2 flowers of the three classes
+    keep = np.concatenate([np.flatnonzero(whole.labels == c)[:n] for c, n in enumerate((3, 2, 2))])
+    assert np.array_equal(part.features, whole.features[np.sort(keep)])  # in data-set order
+    assert np.array_equal(part.spike_times, whole.spike_times[np.sort(keep)])
+    assert len(IrisDataset("train", limit=1000)) == len(whole)

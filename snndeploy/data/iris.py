@@ -64,17 +64,30 @@ def split_indices(split: str, seed: int = 0, test_per_class: int = 10) -> np.nda
     return np.sort(np.concatenate(chosen))
 
 
+def _class_by_class(labels: np.ndarray) -> np.ndarray:
+    """Positions into `labels` ordered first by rank within their class, then by class: the
+    first of each class, then the second of each, and so on."""
+    rank = np.empty(len(labels), dtype=np.int64)
+    for label in np.unique(labels):
+        members = labels == label
+        rank[members] = np.arange(members.sum())
+    return np.lexsort((labels, rank))
+
+
 class IrisDataset(SpikeTimeDataset):
     """Iris (Fisher 1936, UCI, CC BY 4.0): 4 latency-coded features (+ a reference spike at
     `t_bias` when given), 3 classes, 120/30 split chosen by `seed` (see the module docstring).
 
-    `limit` keeps the first `limit` samples of the split (as the other datasets' limit); a split
-    lists its samples in data-set order, which is by class, so a small limit sees fewer classes.
+    `limit` keeps `limit` samples of the split, taken class by class in turn (the first flower
+    of each class, then the second, ...), so even a small limit sees every class; the kept
+    samples stay in data-set order, as the whole split's do.
     """
 
     def __init__(self, split: str = "train", seed: int = 0, t_max: float = T_MAX, test_per_class: int = 10,
                  limit: int | None = None, t_bias: float | None = None) -> None:
-        index = split_indices(split, seed, test_per_class)[:limit]
+        index = split_indices(split, seed, test_per_class)
+        if limit is not None:
+            index = np.sort(index[_class_by_class(load_iris()[1][index])[:limit]])
         features, labels = load_iris()
         self.split = split
         self.classes = CLASSES
